@@ -1,0 +1,40 @@
+"""Shared test setup: nothing downloads, nothing prompts, data is made by the tests themselves."""
+
+from __future__ import annotations
+
+import os
+
+# Set before any test imports timm / wandb: the hub fails fast offline and W&B never asks for a login.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def real_photos() -> dict[str, np.ndarray]:
+    """A few real colour photos from installed wheels, name -> RGB uint8 [H, W, 3]."""
+    from colorization.data.photos import load_photo
+
+    names = ["skimage_astronaut", "skimage_chelsea", "skimage_coffee", "sklearn_china", "matplotlib_grace_hopper"]
+    return {n: load_photo(n) for n in names}
+
+
+@pytest.fixture(scope="session")
+def real_crops(real_photos) -> np.ndarray:
+    """Sixteen 64x64 RGB uint8 crops from real photos, [16, 64, 64, 3]; deterministic."""
+    rng = np.random.default_rng(0)
+    crops = []
+    photos = list(real_photos.values())
+    for i in range(16):
+        img = photos[i % len(photos)]
+        y = rng.integers(0, img.shape[0] - 64)
+        x = rng.integers(0, img.shape[1] - 64)
+        crops.append(img[y : y + 64, x : x + 64])
+    return np.stack(crops)
