@@ -1,0 +1,166 @@
+"""Colorization metrics: PSNR / SSIM on RGB, colourfulness and dCF, ab-error AuC, and the gray baseline.
+
+Inputs everywhere: ``L`` ``[B,1,H,W]`` in [-1,1], ``ab_pred`` / ``ab_true`` ``[B,2,H,W]`` normalised
+(ab*/128). The pure functions return one value per image (``[B]``); :class:`ColorizationMetrics` averages
+them over a whole validation / test set, correctly across DDP ranks (sum states reduced with ``sum``,
+means = sum / count).
+
+* PSNR, SSIM: on sRGB in [0,1] made from the true L and the predicted vs the true ab (torchmetrics,
+  ``data_range=1``). A perfect prediction has infinite PSNR; it is capped at ``max_psnr`` so means stay
+  finite.
+* Colourfulness CF (Hasler & Süsstrunk 2003) on 0..255 RGB: ``rg = R-G``, ``yb = (R+G)/2 - B``,
+  ``CF = sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²)``; dCF = ``|mean CF(pred) - mean CF(true)|``.
+* AuC (Zhang et al. 2016): the fraction of pixels whose ab error (Euclidean, ab* units) is within a threshold,
+  averaged over thresholds 0, step, ..., ``max_threshold`` -> [0,1], 1 for a perfect prediction.
+* ``*_gray``: the same for the gray baseline ``a = b = 0`` on the same images, the floor a model must beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchmetrics import Metric
+from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+from colorization.color import AB_SCALE, normalized_to_rgb
+
+__all__ = [
+    "METRIC_KEYS",
+    "ColorizationMetrics",
+    "ab_auc",
+    "colorfulness",
+    "image_metrics",
+    "psnr",
+    "ssim",
+]
+
+METRIC_KEYS = (
+    "psnr", "ssim", "cf", "cf_true", "dcf", "auc",
+    "psnr_gray", "ssim_gray", "cf_gray", "dcf_gray", "auc_gray",
+)  # fmt: skip
+_PER_IMAGE = ("psnr", "ssim", "cf", "cf_true", "auc")  # what image_metrics returns and the aggregator sums
+
+
+def psnr(rgb_pred: torch.Tensor, rgb_true: torch.Tensor, max_psnr: float = 100.0) -> torch.Tensor:
+    """Per-image PSNR (dB) of RGB ``[B,3,H,W]`` in [0,1] -> ``[B]``, capped at ``max_psnr`` (exact -> cap)."""
+    val = peak_signal_noise_ratio(rgb_pred, rgb_true, data_range=1.0, reduction="none", dim=(1, 2, 3))
+    return val.clamp(max=max_psnr)
+
+
+def ssim(
+    rgb_pred: torch.Tensor, rgb_true: torch.Tensor, kernel_size: int = 11, sigma: float = 1.5
+) -> torch.Tensor:
+    """Per-image SSIM (Gaussian window) of RGB ``[B,3,H,W]`` in [0,1] -> ``[B]``; H, W >= kernel_size."""
+    return structural_similarity_index_measure(
+        rgb_pred, rgb_true, kernel_size=kernel_size, sigma=sigma, data_range=1.0, reduction="none"
+    )
+
+
+def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
+    """Hasler–Süsstrunk colourfulness of RGB ``[B,3,H,W]`` in [0,1] (on 0..255) -> ``[B]``; gray -> 0."""
+    x = rgb.float() * 255.0
+    r, g, b = x[:, 0].flatten(1), x[:, 1].flatten(1), x[:, 2].flatten(1)
+    rg = r - g
+    yb = 0.5 * (r + g) - b
+    std = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False))
+    mean = torch.sqrt(rg.mean(dim=1).square() + yb.mean(dim=1).square())
+    return std + 0.3 * mean
+
+
+def ab_auc(
+    ab_pred: torch.Tensor, ab_true: torch.Tensor, max_threshold: float = 150.0, step: float = 1.0
+) -> torch.Tensor:
+    """Per-image area under the CDF of per-pixel ab error, ``[B,2,H,W]`` normalised ab -> ``[B]`` in [0,1].
+
+    Error = Euclidean distance in ab* units (``x128``); thresholds ``0, step, ..., max_threshold``
+    (Zhang 2016: 0..150). A pixel contributes the fraction of thresholds at or above its error.
+    """
+    err = torch.linalg.vector_norm((ab_pred.float() - ab_true.float()) * AB_SCALE, dim=1).flatten(1)  # [B,HW]
+    thresholds = torch.arange(0.0, max_threshold + step / 2, step, device=err.device, dtype=err.dtype)
+    below = torch.searchsorted(thresholds, err.contiguous(), right=False)  # number of thresholds < err
+    return (thresholds.numel() - below).float().mean(dim=1) / thresholds.numel()
+
+
+def image_metrics(
+    L: torch.Tensor,
+    ab_pred: torch.Tensor,
+    ab_true: torch.Tensor,
+    max_psnr: float = 100.0,
+    ssim_kernel_size: int = 11,
+    ssim_sigma: float = 1.5,
+    auc_max_threshold: float = 150.0,
+    auc_step: float = 1.0,
+) -> dict[str, torch.Tensor]:
+    """Per-image ``psnr, ssim, cf, cf_true, auc`` (each ``[B]``, float32) of a prediction vs the truth."""
+    with torch.no_grad(), torch.autocast(L.device.type, enabled=False):
+        rgb_true = normalized_to_rgb(L.float(), ab_true.float())
+        rgb_pred = normalized_to_rgb(L.float(), ab_pred.float())
+        return {
+            "psnr": psnr(rgb_pred, rgb_true, max_psnr),
+            "ssim": ssim(rgb_pred, rgb_true, ssim_kernel_size, ssim_sigma),
+            "cf": colorfulness(rgb_pred),
+            "cf_true": colorfulness(rgb_true),
+            "auc": ab_auc(ab_pred, ab_true, auc_max_threshold, auc_step),
+        }
+
+
+class ColorizationMetrics(Metric):
+    """Dataset-level means of the colorization metrics and of the gray baseline; DDP-safe.
+
+    ``update(L, ab_pred, ab_true)`` per batch; ``compute()`` -> dict with keys exactly :data:`METRIC_KEYS`:
+    ``psnr, ssim, cf, cf_true, dcf, auc, psnr_gray, ssim_gray, cf_gray, dcf_gray, auc_gray`` (scalar tensors).
+    Every value is a mean over images (AuC: the mean per-image AuC, which equals the pooled pixel AuC when
+    images share a size); dCF is taken between the dataset means of CF, never averaged per batch.
+    """
+
+    is_differentiable = False
+    higher_is_better = None
+    full_state_update = False
+
+    def __init__(
+        self,
+        max_psnr: float = 100.0,
+        ssim_kernel_size: int = 11,
+        ssim_sigma: float = 1.5,
+        auc_max_threshold: float = 150.0,
+        auc_step: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.metric_kwargs = dict(
+            max_psnr=max_psnr,
+            ssim_kernel_size=ssim_kernel_size,
+            ssim_sigma=ssim_sigma,
+            auc_max_threshold=auc_max_threshold,
+            auc_step=auc_step,
+        )
+        self.add_state("count", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        for key in _PER_IMAGE:
+            self.add_state(f"{key}_sum", default=torch.tensor(0.0), dist_reduce_fx="sum")
+        for key in ("psnr", "ssim", "cf", "auc"):
+            self.add_state(f"{key}_gray_sum", default=torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def update(self, L: torch.Tensor, ab_pred: torch.Tensor, ab_true: torch.Tensor) -> None:
+        """Add a batch: ``L [B,1,H,W]`` in [-1,1], ``ab_pred``, ``ab_true`` ``[B,2,H,W]`` normalised."""
+        B, _, H, W = ab_true.shape
+        if ab_pred.shape != ab_true.shape or L.shape != (B, 1, H, W):
+            shapes = f"L {tuple(L.shape)}, ab_pred {tuple(ab_pred.shape)}, ab_true {tuple(ab_true.shape)}"
+            raise ValueError(f"expected L [B,1,H,W] and ab [B,2,H,W] of one size; got {shapes}")
+        pred = image_metrics(L, ab_pred, ab_true, **self.metric_kwargs)
+        gray = image_metrics(L, torch.zeros_like(ab_true), ab_true, **self.metric_kwargs)
+        self.count += ab_true.shape[0]
+        for key in _PER_IMAGE:
+            setattr(self, f"{key}_sum", getattr(self, f"{key}_sum") + pred[key].sum())
+        for key in ("psnr", "ssim", "cf", "auc"):
+            setattr(self, f"{key}_gray_sum", getattr(self, f"{key}_gray_sum") + gray[key].sum())
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        """Means over all images seen (on every rank); NaN before any update."""
+        n = self.count
+        out = {key: getattr(self, f"{key}_sum") / n for key in _PER_IMAGE}
+        for key in ("psnr", "ssim", "cf", "auc"):
+            out[f"{key}_gray"] = getattr(self, f"{key}_gray_sum") / n
+        out["dcf"] = (out["cf"] - out["cf_true"]).abs()
+        out["dcf_gray"] = (out["cf_gray"] - out["cf_true"]).abs()
+        return {key: out[key] for key in METRIC_KEYS}

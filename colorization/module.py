@@ -1,0 +1,215 @@
+"""The LightningModule: any registry model x any loss, trained on normalised LAB batches.
+
+Batches arrive as uint8 LAB ``[B,3,H,W]`` on the device; :meth:`on_after_batch_transfer` turns them into
+``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])`` there (and augments while training), so DataLoader workers only
+slice bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
+
+from colorization.color import normalized_to_lab8, normalized_to_rgb
+from colorization.data.device_transforms import BatchAugment, prepare_batch
+from colorization.losses import create_loss
+from colorization.metrics import ColorizationMetrics
+from colorization.models import create_model, set_encoder_frozen
+
+log = logging.getLogger(__name__)
+
+# Metrics whose best-so-far value is tracked, and whether higher is better.
+BEST_TRACKED = {"psnr": True, "ssim": True, "auc": True, "dcf": False, "loss": False}
+
+
+def _plain(cfg: Any) -> Any:
+    """DictConfig -> plain dict, so checkpoints hold plain containers (loadable without Hydra)."""
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)
+    return cfg
+
+
+class ColorizationModule(L.LightningModule):
+    """Trains ``create_model(model['name'], loss.out_channels, **model)`` with ``create_loss(**loss)``.
+
+    Args:
+        model: registry name under ``name`` plus model kwargs; ``compile`` and ``channels_last`` are taken out
+            here (they are about how to run the net, not what it is).
+        loss: registry name under ``name`` plus loss kwargs.
+        optimizer: a Hydra config with ``_target_`` and ``_partial_: true`` (params are filled in here).
+        scheduler: optional Hydra config likewise, or None; ``scheduler_interval`` says step or epoch.
+        augment: kwargs of :class:`~colorization.data.device_transforms.BatchAugment`, or None for none.
+        freeze_encoder_epochs: keep the encoder frozen for this many first epochs (transfer learning).
+        encoder_lr_mult: the encoder's learning rate is the optimizer's times this (discriminative LRs).
+    """
+
+    def __init__(
+        self,
+        model: dict | DictConfig,
+        loss: dict | DictConfig,
+        optimizer: dict | DictConfig | None = None,
+        scheduler: dict | DictConfig | None = None,
+        scheduler_interval: str = "epoch",
+        augment: dict | DictConfig | None = None,
+        freeze_encoder_epochs: int = 0,
+        encoder_lr_mult: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(
+            {
+                "model": _plain(model),
+                "loss": _plain(loss),
+                "optimizer": _plain(optimizer),
+                "scheduler": _plain(scheduler),
+                "scheduler_interval": scheduler_interval,
+                "augment": _plain(augment),
+                "freeze_encoder_epochs": freeze_encoder_epochs,
+                "encoder_lr_mult": encoder_lr_mult,
+            }
+        )
+        model_kw = dict(_plain(model))
+        self.model_name = model_kw.pop("name")
+        self.compile_model = bool(model_kw.pop("compile", False))
+        self.channels_last = bool(model_kw.pop("channels_last", False))
+        model_kw.pop("width", None)  # a config-level knob, already expanded into the widths it sets
+        loss_kw = dict(_plain(loss))
+        self.loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
+        self.net = create_model(self.model_name, out_channels=self.loss_fn.out_channels, **model_kw)
+        if self.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self._forward_net = torch.compile(self.net) if self.compile_model else self.net
+        self.augment = BatchAugment(**_plain(augment)) if augment else None
+
+        self.train_loss = MeanMetric()
+        self.val_loss = MeanMetric()
+        self.val_metrics = ColorizationMetrics()
+        self.test_metrics = ColorizationMetrics()
+        self.val_best = torch.nn.ModuleDict(
+            {k: (MaxMetric() if higher else MinMetric()) for k, higher in BEST_TRACKED.items()}
+        )
+        self._gray_logged = False
+
+    # ------------------------------------------------------------------ data
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lab8 = batch[0] if isinstance(batch, list | tuple) else batch
+        training = self.trainer is not None and self.trainer.training
+        L_, ab = prepare_batch(lab8, augment=training, aug=self.augment)
+        if self.channels_last:
+            L_ = L_.contiguous(memory_format=torch.channels_last)
+        return L_, ab
+
+    def setup(self, stage: str) -> None:
+        """The classification loss needs the training set's ab distribution (class rebalancing)."""
+        loss = self.loss_fn
+        if stage != "fit" or not getattr(loss, "needs_prior", False) or loss.has_prior:
+            return  # a resumed or fine-tuned run keeps the prior stored in its checkpoint
+        dm = getattr(self.trainer, "datamodule", None)
+        if dm is None or not hasattr(dm, "prior_source"):
+            log.warning("no datamodule with a training set: the classification loss keeps a uniform prior")
+            return
+        from colorization.losses.rebalance import cached_prior
+
+        dataset, cache_path = dm.prior_source()
+        prior = cached_prior(dataset, cache_path, max_images=loss.prior_max_images, sigma=loss.prior_sigma)
+        loss.set_prior(prior.to(self.device))
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, L_: torch.Tensor) -> torch.Tensor:
+        """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, H, W]``."""
+        return self._forward_net(L_)
+
+    @torch.no_grad()
+    def colorize_normalized(self, L_: torch.Tensor) -> torch.Tensor:
+        """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` (normalised), decoded by the loss."""
+        return self.loss_fn.decode(self(L_).float())
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        L_, ab = batch
+        pred = self(L_)
+        loss = self.loss_fn(pred.float(), ab)
+        return loss, pred
+
+    # ------------------------------------------------------------------ train / val / test
+    def on_train_epoch_start(self) -> None:
+        n = self.hparams.freeze_encoder_epochs
+        if n > 0:
+            frozen = self.current_epoch < n
+            set_encoder_frozen(self.net, frozen)
+            if self.current_epoch in (0, n):
+                log.info("encoder %s at epoch %d", "frozen" if frozen else "trainable", self.current_epoch)
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, _ = self._step(batch)
+        self.train_loss(loss.detach())
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, pred = self._step(batch)
+        self.val_loss(loss)
+        self.val_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+
+    def on_validation_epoch_end(self) -> None:
+        values = {k: v for k, v in self.val_metrics.compute().items()}
+        self.val_metrics.reset()
+        values["loss"] = self.val_loss.compute()
+        self.val_loss.reset()
+        log_now = {f"val/{k}": v for k, v in values.items() if not k.endswith("_gray")}
+        if not self.trainer.sanity_checking:
+            for k, best in self.val_best.items():
+                best(values[k])
+                log_now[f"val/{k}_best"] = best.compute()
+            if not self._gray_logged:
+                # The floor a model must beat: the same data with a = b = 0. It never changes, so log it once.
+                log_now.update({f"val/{k}": v for k, v in values.items() if k.endswith("_gray")})
+                self._gray_logged = True
+        self.log_dict(log_now, prog_bar=False, sync_dist=True)
+        self.log("val/psnr", values["psnr"], prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        loss, pred = self._step(batch)
+        self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
+        self.test_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+
+    def on_test_epoch_end(self) -> None:
+        values = self.test_metrics.compute()
+        self.test_metrics.reset()
+        self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True)
+
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """RGB uint8 ``[B,3,H,W]``: the true L with the predicted ab."""
+        L_ = batch[0]
+        ab = self.colorize_normalized(L_)
+        return (normalized_to_rgb(L_, ab) * 255.0).round().to(torch.uint8)
+
+    def predict_lab8(self, L_: torch.Tensor) -> torch.Tensor:
+        """``L [B,1,H,W]`` in [-1,1] -> uint8 LAB ``[B,3,H,W]`` with the predicted ab."""
+        return normalized_to_lab8(L_, self.colorize_normalized(L_))
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        if hp.optimizer is None:
+            raise ValueError("ColorizationModule needs an optimizer config (conf/optimizer/...)")
+        encoder_params = list(getattr(self.net, "encoder_parameters", lambda: [])())
+        encoder_ids = {id(p) for p in encoder_params}
+        rest = [p for p in self.net.parameters() if id(p) not in encoder_ids]
+        base_lr = hp.optimizer.get("lr", 1e-3)
+        groups = [{"params": rest, "lr": base_lr}]
+        if encoder_params:
+            groups.append({"params": encoder_params, "lr": base_lr * hp.encoder_lr_mult, "name": "encoder"})
+        # The GAN loss has its own trainable discriminator; it is optimised by the loss's own logic.
+        optimizer = hydra.utils.instantiate(hp.optimizer)(params=groups)
+        if not hp.scheduler:
+            return optimizer
+        scheduler = hydra.utils.instantiate(hp.scheduler)(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": hp.scheduler_interval, "monitor": "val/loss"},
+        }

@@ -1,0 +1,70 @@
+"""Training entry point: ``python train.py [overrides]`` or ``python -m colorization.train``.
+
+Seeds, builds data / module / callbacks / loggers / trainer from the config, fits, tests the best checkpoint
+and writes ``metrics.json`` into the run dir. Returns the optimised metric (for Optuna).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from omegaconf import DictConfig
+
+from colorization.utils import resolvers  # noqa: F401 - registers the config resolvers
+from colorization.utils.instantiate import instantiate_dict
+from colorization.utils.job import run_job, write_json
+from colorization.utils.report import final_metrics, log_config, log_test_table, print_locations
+
+log = logging.getLogger(__name__)
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Fit and test one configuration; returns ``{"metrics": {...}, "best_ckpt": ..., ...}``."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    module: L.LightningModule = hydra.utils.instantiate(cfg.module)
+    callbacks = instantiate_dict(cfg.get("callbacks"), "callback")
+    loggers = instantiate_dict(cfg.get("logger"), "logger")
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    log_config(trainer, cfg)
+
+    if cfg.get("train", True):
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+
+    best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    test_metrics: dict[str, float] = {}
+    if cfg.get("test", True) and not trainer.fast_dev_run:
+        # The best checkpoint when there is one; otherwise the weights as they are now.
+        trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=False)
+        test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        log_test_table(trainer, test_metrics)
+
+    metrics = final_metrics(fit_metrics, test_metrics)
+    result = {
+        "metrics": metrics,
+        "best_ckpt": best_ckpt,
+        "last_ckpt": str(output_dir / "checkpoints" / "last.ckpt"),
+        "epochs": trainer.current_epoch,
+    }
+    if trainer.is_global_zero:
+        write_json(output_dir / "metrics.json", metrics)
+        print_locations(trainer, result, output_dir)
+    return result
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run_job(cfg, train)
+
+
+if __name__ == "__main__":
+    main()
