@@ -55,8 +55,9 @@ class SampleGridCallback(L.Callback):
             dataset = getattr(dm, "data_val", None) if dm is not None else None
             if dataset is None or len(dataset) == 0:
                 return None
-            n = min(self.num_images, len(dataset))
-            self._lab8 = torch.stack([dataset[i] for i in range(n)])
+            # Spread over the whole split (and so over its photos), the same images every epoch.
+            idx = np.unique(np.linspace(0, len(dataset) - 1, min(self.num_images, len(dataset))).round().astype(int))
+            self._lab8 = torch.stack([torch.as_tensor(dataset[int(i)]) for i in idx])
         return self._lab8
 
     @rank_zero_only

@@ -40,8 +40,7 @@ def save_colorized(module: ColorizationModule, datamodule: L.LightningDataModule
     module.eval()
     n = 0
     for batch in datamodule.test_dataloader():
-        L_, _ = module.on_after_batch_transfer(batch.to(module.device), 0)
-        rgb = module.predict_step((L_, None), 0)
+        rgb = module.predict_step(batch.to(module.device), 0)
         for img in rgb.permute(0, 2, 3, 1).cpu().numpy():
             Image.fromarray(img).save(out_dir / f"{n:05d}.png")
             n += 1

@@ -1,8 +1,8 @@
 """The LightningModule: any registry model x any loss, trained on normalised LAB batches.
 
-Batches arrive as uint8 LAB ``[B,3,H,W]`` on the device; :meth:`on_after_batch_transfer` turns them into
-``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])`` there (and augments while training), so DataLoader workers only
-slice bytes.
+Batches arrive as ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])`` floats on the device: the datamodule's
+``on_after_batch_transfer`` made them from uint8 LAB there (and augmented them while training), so DataLoader
+workers only slice bytes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from colorization.color import normalized_to_lab8, normalized_to_rgb
-from colorization.data.device_transforms import BatchAugment, prepare_batch
+from colorization.data.device_transforms import prepare_batch
 from colorization.losses import create_loss
 from colorization.metrics import ColorizationMetrics
 from colorization.models import create_model, set_encoder_frozen
@@ -44,7 +44,6 @@ class ColorizationModule(L.LightningModule):
         loss: registry name under ``name`` plus loss kwargs.
         optimizer: a Hydra config with ``_target_`` and ``_partial_: true`` (params are filled in here).
         scheduler: optional Hydra config likewise, or None; ``scheduler_interval`` says step or epoch.
-        augment: kwargs of :class:`~colorization.data.device_transforms.BatchAugment`, or None for none.
         freeze_encoder_epochs: keep the encoder frozen for this many first epochs (transfer learning).
         encoder_lr_mult: the encoder's learning rate is the optimizer's times this (discriminative LRs).
     """
@@ -56,7 +55,6 @@ class ColorizationModule(L.LightningModule):
         optimizer: dict | DictConfig | None = None,
         scheduler: dict | DictConfig | None = None,
         scheduler_interval: str = "epoch",
-        augment: dict | DictConfig | None = None,
         freeze_encoder_epochs: int = 0,
         encoder_lr_mult: float = 1.0,
     ) -> None:
@@ -68,7 +66,6 @@ class ColorizationModule(L.LightningModule):
                 "optimizer": _plain(optimizer),
                 "scheduler": _plain(scheduler),
                 "scheduler_interval": scheduler_interval,
-                "augment": _plain(augment),
                 "freeze_encoder_epochs": freeze_encoder_epochs,
                 "encoder_lr_mult": encoder_lr_mult,
             }
@@ -83,8 +80,9 @@ class ColorizationModule(L.LightningModule):
         self.net = create_model(self.model_name, out_channels=self.loss_fn.out_channels, **model_kw)
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        self._forward_net = torch.compile(self.net) if self.compile_model else self.net
-        self.augment = BatchAugment(**_plain(augment)) if augment else None
+        # Not a submodule attribute: the compiled wrapper shares net's parameters, and registering it would
+        # store every weight twice in checkpoints.
+        object.__setattr__(self, "_forward_net", torch.compile(self.net) if self.compile_model else self.net)
 
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
@@ -96,20 +94,23 @@ class ColorizationModule(L.LightningModule):
         self._gray_logged = False
 
     # ------------------------------------------------------------------ data
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
-        lab8 = batch[0] if isinstance(batch, list | tuple) else batch
-        training = self.trainer is not None and self.trainer.training
-        L_, ab = prepare_batch(lab8, augment=training, aug=self.augment)
-        if self.channels_last:
-            L_ = L_.contiguous(memory_format=torch.channels_last)
-        return L_, ab
+    @staticmethod
+    def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(L, ab)`` from a batch: the datamodule already made floats on the device; a bare uint8 LAB batch
+        (no datamodule, e.g. a benchmark or a script) is normalised here without augmentation."""
+        if isinstance(batch, torch.Tensor):
+            return prepare_batch(batch)
+        return batch[0], batch[1]
 
     def setup(self, stage: str) -> None:
+        if stage == "fit":
+            self._set_prior(getattr(self.trainer, "datamodule", None))
+
+    def _set_prior(self, dm: Any) -> None:
         """The classification loss needs the training set's ab distribution (class rebalancing)."""
         loss = self.loss_fn
-        if stage != "fit" or not getattr(loss, "needs_prior", False) or loss.has_prior:
+        if not getattr(loss, "needs_prior", False) or loss.has_prior:
             return  # a resumed or fine-tuned run keeps the prior stored in its checkpoint
-        dm = getattr(self.trainer, "datamodule", None)
         if dm is None or not hasattr(dm, "prior_source"):
             log.warning("no datamodule with a training set: the classification loss keeps a uniform prior")
             return
@@ -122,6 +123,8 @@ class ColorizationModule(L.LightningModule):
     # ------------------------------------------------------------------ forward
     def forward(self, L_: torch.Tensor) -> torch.Tensor:
         """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, H, W]``."""
+        if self.channels_last:
+            L_ = L_.contiguous(memory_format=torch.channels_last)
         return self._forward_net(L_)
 
     @torch.no_grad()
@@ -129,8 +132,8 @@ class ColorizationModule(L.LightningModule):
         """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` (normalised), decoded by the loss."""
         return self.loss_fn.decode(self(L_).float())
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        L_, ab = batch
+    def _step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        L_, ab = self.unpack(batch)
         pred = self(L_)
         loss = self.loss_fn(pred.float(), ab)
         return loss, pred
@@ -153,14 +156,15 @@ class ColorizationModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
         self.val_loss(loss)
-        self.val_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        L_, ab = self.unpack(batch)
+        self.val_metrics.update(L_, self.loss_fn.decode(pred.float()), ab)
 
     def on_validation_epoch_end(self) -> None:
         values = {k: v for k, v in self.val_metrics.compute().items()}
         self.val_metrics.reset()
         values["loss"] = self.val_loss.compute()
         self.val_loss.reset()
-        log_now = {f"val/{k}": v for k, v in values.items() if not k.endswith("_gray")}
+        log_now = {f"val/{k}": v for k, v in values.items() if not k.endswith("_gray") and k != "psnr"}
         if not self.trainer.sanity_checking:
             for k, best in self.val_best.items():
                 best(values[k])
@@ -175,16 +179,17 @@ class ColorizationModule(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
-        self.test_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        L_, ab = self.unpack(batch)
+        self.test_metrics.update(L_, self.loss_fn.decode(pred.float()), ab)
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
         self.test_metrics.reset()
         self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True)
 
-    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         """RGB uint8 ``[B,3,H,W]``: the true L with the predicted ab."""
-        L_ = batch[0]
+        L_ = self.unpack(batch)[0]
         ab = self.colorize_normalized(L_)
         return (normalized_to_rgb(L_, ab) * 255.0).round().to(torch.uint8)
 

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf, open_dict
 from colorization.train import CONFIG_DIR
 from colorization.utils import resolvers  # noqa: F401
 
-GROUPS = ["data", "model", "loss", "optimizer", "scheduler", "augment", "trainer", "callbacks", "logger",
+GROUPS = ["data", "model", "loss", "optimizer", "scheduler", "trainer", "callbacks", "logger",
           "experiment", "hparams_search", "debug"]
 
 
@@ -70,3 +70,10 @@ def test_run_dirs_are_unique_per_process(tmp_path):
     run_dir = OmegaConf.to_container(cfg.hydra.run, resolve=True)["dir"]
     assert run_dir.endswith(f"-{__import__('os').getpid()}")
     assert "/outputs/" in run_dir
+
+
+def test_gpu_trainer_turns_on_bf16_and_channels_last(tmp_path):
+    cfg = _compose("train", ["trainer=gpu"], tmp_path)
+    assert cfg.trainer.accelerator == "gpu" and cfg.trainer.precision == "bf16-mixed"
+    assert cfg.trainer.max_epochs > 0  # still inherits the defaults
+    assert cfg.module.model.channels_last is True

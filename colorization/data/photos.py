@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-# Colour photos only (skimage.data also holds grayscale and synthetic images, which teach no colour).
+# Colour photos only: skimage.data also holds grayscale and synthetic images (colorwheel), which teach no
+# colour, and "cat" is chelsea again.
 SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
-                  "retina", "colorwheel", "cat")
+                  "retina")
 
 
 def _skimage(name: str) -> Callable[[], np.ndarray]:
@@ -48,6 +49,9 @@ def photo_loaders() -> dict[str, Callable[[], np.ndarray]]:
     loaders: dict[str, Callable[[], np.ndarray]] = {
         f"skimage_{n}": _skimage(n) for n in SKIMAGE_PHOTOS if hasattr(skimage.data, n)
     }
+    if hasattr(skimage.data, "stereo_motorcycle"):
+        # The left view only: the right one is nearly the same picture and could land in another split.
+        loaders["skimage_motorcycle"] = lambda: skimage.data.stereo_motorcycle()[0]
     loaders["sklearn_china"] = _sklearn("china.jpg")
     loaders["sklearn_flower"] = _sklearn("flower.jpg")
     loaders["matplotlib_grace_hopper"] = _grace_hopper

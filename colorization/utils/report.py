@@ -51,7 +51,7 @@ def print_locations(trainer: L.Trainer, result: dict[str, Any], output_dir: Path
 
     table = Table(title="Run finished", show_header=False)
     table.add_column("what", style="bold")
-    table.add_column("where")
+    table.add_column("where", overflow="fold")
     table.add_row("run dir", str(output_dir))
     table.add_row("best checkpoint", result.get("best_ckpt") or "(none)")
     last = Path(result["last_ckpt"])
@@ -72,4 +72,4 @@ def print_locations(trainer: L.Trainer, result: dict[str, Any], output_dir: Path
     for key in ("test/psnr", "test/psnr_gray", "test/ssim", "test/dcf", "test/auc"):
         if key in metrics:
             table.add_row(key, f"{metrics[key]:.4f}")
-    Console().print(table)
+    Console(width=max(100, Console().width)).print(table)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from omegaconf import OmegaConf
+from omegaconf import ListConfig, OmegaConf
 
 
 def _pid() -> int:
@@ -27,13 +27,14 @@ def _sweep_group(default: str) -> str:
     return default
 
 
-def _pyramid(base: int, n: int, descending: bool = False) -> list[int]:
+def _pyramid(base: int, n: int, descending: bool = False) -> ListConfig:
     """Channel widths doubling per level: ``(16, 5, True) -> [256, 128, 64, 32, 16]``.
 
     Lets one number (``model.width``) scale a whole network, so a sweep or Optuna can tune it.
     """
     widths = [int(base) * 2**i for i in range(int(n))]
-    return widths[::-1] if descending else widths
+    # A ListConfig, not a list: OmegaConf.resolve() only accepts config nodes and primitives.
+    return OmegaConf.create(widths[::-1] if descending else widths)
 
 
 def register_resolvers() -> None:

@@ -1,0 +1,419 @@
+"""Colorize people's photos at full resolution: the ``colorize`` command and the Python API.
+
+    colorize photos/ old.jpg 'scans/*.png' --ckpt runs/.../best.ckpt --out colorized/ [--compare]
+
+How a photo is coloured: its lightness ``L*`` is computed at full resolution in float (any input mode; an RGB
+photo is recoloured from its own ``L*``), a copy resized to ``size x size`` goes through the network, the
+predicted ``a*b*`` is upsampled bilinearly back to the full size and joined with the untouched ``L*``, and
+the result becomes sRGB with luminance-preserving gamut mapping (:mod:`colorization.image_io`). So the
+output's lightness is the input's, up to 8-bit rounding, at any resolution.
+
+Python::
+
+    from colorization.colorize import colorize, load_colorizer
+    colorizer = load_colorizer("best.ckpt")          # device='auto', size=256
+    rgb = colorizer(Image.open("old.jpg"))           # PIL in, PIL out; numpy and torch work the same way
+    rgb = colorize(np_gray_uint8, colorizer)         # [H,W] uint8 -> [H,W,3] uint8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import types
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from colorization.color import AB_SCALE
+from colorization.image_io import (
+    DecodedImage,
+    ImageReadError,
+    compose_srgb8,
+    decode_pil,
+    find_inputs,
+    lab_to_srgb,
+    lightness_from_gray16,
+    lightness_from_srgb8,
+    lightness_from_srgb_float,
+    read_image,
+    save_format,
+    upsample_rows,
+    write_image,
+)
+
+__all__ = ["Colorizer", "colorize", "load_colorizer", "load_colorization_module", "main"]
+
+ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
+
+DEFAULT_OUT_DIR = "colorized"
+COMPARE_SUFFIX = "_compare"
+
+
+# ---------------------------------------------------------------------------------------------- loading
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``'auto'`` -> CUDA when available, else CPU; anything else as given."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but no CUDA GPU is available; use --device cpu")
+    return dev
+
+
+def offline_model_hparams(model_hparams: dict[str, Any]) -> dict[str, Any]:
+    """Model hyper-parameters for inference: no weight download or file (the checkpoint holds every weight),
+    and no ``torch.compile`` (its start-up cost outweighs a few photos)."""
+    model = dict(model_hparams)
+    if "pretrained" in model:
+        model["pretrained"] = False
+    if "weights" in model:
+        model["weights"] = None
+    if "compile" in model:
+        model["compile"] = False
+    return model
+
+
+def load_colorization_module(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"):
+    """A :class:`~colorization.module.ColorizationModule` from any ``train.py`` checkpoint, in eval mode.
+
+    Model and loss come from the hyper-parameters inside the checkpoint; pretrained-weight options are turned
+    off (see :func:`offline_model_hparams`), so loading never touches the network.
+    """
+    from colorization.module import ColorizationModule
+
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path train.py printed")
+    try:
+        # mmap: only the hyper-parameters are read here; Lightning reads the weights below.
+        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a checkpoint" to the user
+        raise ValueError(f"{path} is not a PyTorch checkpoint ({e.__class__.__name__}: {e})") from e
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise ValueError(f"{path} is not a train.py checkpoint (it lacks 'state_dict' or 'hyper_parameters')")
+    model = offline_model_hparams(ckpt["hyper_parameters"]["model"])
+    del ckpt
+    module = ColorizationModule.load_from_checkpoint(
+        path, map_location="cpu", weights_only=False, model=model
+    )
+    return module.to(map_location).eval()
+
+
+# ---------------------------------------------------------------------------------------------- core
+class Colorizer:
+    """A trained module ready to colour images: ``colorizer(image)`` returns the same kind of image.
+
+    Args:
+        module: a :class:`~colorization.module.ColorizationModule` (anything with ``colorize_normalized``:
+            ``L [B,1,h,w]`` in [-1,1] -> ``ab [B,2,h,w]`` normalised).
+        device: ``'auto'``, ``'cpu'``, ``'cuda'``, ... where the network and the pixel maths run.
+        size: the network sees the lightness resized to ``size x size``; its ab is upsampled back.
+        batch_size: photos per network call in :meth:`predict_ab`.
+        chunk_rows: rows per step of the full-resolution LAB -> RGB on the CPU (cache-sized temporaries).
+    """
+
+    def __init__(
+        self,
+        module: torch.nn.Module,
+        device: str | torch.device = "auto",
+        size: int = 256,
+        batch_size: int = 8,
+        chunk_rows: int = 64,
+    ) -> None:
+        if size < 1 or batch_size < 1 or chunk_rows < 1:
+            raise ValueError(f"size, batch_size, chunk_rows must be >= 1: {size}, {batch_size}, {chunk_rows}")
+        self.device = resolve_device(device)
+        self.module = module.to(self.device).eval()
+        self.size = int(size)
+        self.batch_size = int(batch_size)
+        self.chunk_rows = int(chunk_rows)
+
+    def network_input(self, lightness: torch.Tensor) -> torch.Tensor:
+        """``L*`` ``[1,H,W]`` in [0,100] -> ``L`` ``[1,size,size]`` in [-1,1] on the device (area-averaged
+        when shrinking, antialiased bilinear otherwise)."""
+        x = lightness.to(self.device, non_blocking=True).float()[None]
+        s = self.size
+        if x.shape[-2] >= s and x.shape[-1] >= s:
+            x = F.interpolate(x, size=(s, s), mode="area")
+        else:
+            x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+        return x[0].div_(50.0).sub_(1.0).clamp_(-1.0, 1.0)
+
+    @torch.inference_mode()
+    def predict_ab(self, lightness: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Each ``L*`` ``[1,H,W]`` -> predicted ``a*b*`` ``[2,size,size]`` (on the device), batch by batch."""
+        out: list[torch.Tensor] = []
+        for i in range(0, len(lightness), self.batch_size):
+            batch = torch.stack([self.network_input(lum) for lum in lightness[i : i + self.batch_size]])
+            out.extend(self.module.colorize_normalized(batch).float().mul_(AB_SCALE).unbind(0))
+        return out
+
+    @torch.inference_mode()
+    def compose(self, lightness: torch.Tensor, ab_small: torch.Tensor) -> np.ndarray:
+        """Full-size ``L*`` ``[1,H,W]`` + predicted ``a*b*`` ``[2,size,size]`` -> sRGB uint8 ``[H,W,3]``."""
+        rgb = compose_srgb8(lightness.to(ab_small.device), ab_small, self.chunk_rows)
+        return rgb.cpu().numpy()
+
+    @torch.inference_mode()
+    def colorize_decoded(self, images: Sequence[DecodedImage]) -> list[np.ndarray]:
+        """Decoded images -> sRGB uint8 ``[H,W,3]`` each, at each image's full size."""
+        abs_ = self.predict_ab([d.lightness for d in images])
+        return [self.compose(d.lightness, ab) for d, ab in zip(images, abs_, strict=True)]
+
+    def __call__(self, image: ImageLike) -> ImageLike:
+        return colorize(image, self)
+
+
+def load_colorizer(
+    ckpt_path: str | os.PathLike,
+    device: str | torch.device = "auto",
+    size: int = 256,
+    batch_size: int = 8,
+    chunk_rows: int = 64,
+) -> Colorizer:
+    """A :class:`Colorizer` from a ``train.py`` checkpoint (no config, no network needed)."""
+    dev = resolve_device(device)
+    return Colorizer(load_colorization_module(ckpt_path, map_location=dev), dev, size, batch_size, chunk_rows)
+
+
+def _as_colorizer(model: Colorizer | torch.nn.Module | str | os.PathLike, size: int | None) -> Colorizer:
+    if isinstance(model, Colorizer):
+        if size is None or size == model.size:
+            return model
+        return Colorizer(model.module, model.device, size, model.batch_size, model.chunk_rows)
+    if isinstance(model, str | os.PathLike):
+        return load_colorizer(model, size=size or 256)
+    device = next(model.parameters()).device
+    return Colorizer(model, device, size or 256)
+
+
+# ---------------------------------------------------------------------------------------------- API
+def _colorize_pil(image: Image.Image, colorizer: Colorizer) -> Image.Image:
+    decoded = decode_pil(image)
+    rgb = colorizer.colorize_decoded([decoded])[0]
+    out = Image.fromarray(rgb, "RGB")
+    if decoded.alpha is not None:
+        out.putalpha(Image.fromarray(decoded.alpha, "L"))
+    return out
+
+
+def _colorize_float(lightness: torch.Tensor, colorizer: Colorizer) -> torch.Tensor:
+    """``L*`` ``[B,1,H,W]`` -> float sRGB ``[B,3,H,W]`` in [0,1]."""
+    abs_ = colorizer.predict_ab(list(lightness))
+    height, width = lightness.shape[-2:]
+    outs = []
+    with torch.inference_mode():
+        for lum, ab in zip(lightness, abs_, strict=True):
+            wide, i0, i1, w1 = upsample_rows(ab, height, width)
+            full = torch.lerp(wide.index_select(1, i0), wide.index_select(1, i1), w1)
+            outs.append(lab_to_srgb(lum.to(full.device), full, dtype=torch.float32))
+    return torch.stack(outs)
+
+
+def _colorize_numpy(image: np.ndarray, colorizer: Colorizer) -> np.ndarray:
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = image[..., :3]  # alpha does not take part in colour; the caller keeps it if needed
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(f"expected a [H,W] or [H,W,3] image, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        decoded = DecodedImage(lightness=lightness_from_srgb8(np.ascontiguousarray(image)))
+        return colorizer.colorize_decoded([decoded])[0]
+    if image.dtype == np.uint16 and image.ndim == 2:
+        decoded = DecodedImage(lightness=lightness_from_gray16(image))
+        return (colorizer.colorize_decoded([decoded])[0].astype(np.uint16) * 257).astype(np.uint16)
+    if np.issubdtype(image.dtype, np.floating):
+        t = torch.from_numpy(np.array(image, dtype=np.float32))  # a copy: the caller's array may be read-only
+        t = t[None] if t.ndim == 2 else t.permute(2, 0, 1)
+        rgb = _colorize_float(lightness_from_srgb_float(t)[None], colorizer)[0]
+        return rgb.permute(1, 2, 0).cpu().numpy().astype(image.dtype)
+    raise TypeError(f"numpy images must be uint8, uint16 (gray) or float in [0,1], got {image.dtype}")
+
+
+def _colorize_tensor(image: torch.Tensor, colorizer: Colorizer) -> torch.Tensor:
+    batched = image.ndim == 4
+    x = image if batched else image[None]
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"expected a [C,H,W] or [B,C,H,W] tensor with C = 1 or 3, got {tuple(image.shape)}")
+    if x.dtype == torch.uint8:
+        src = x.permute(0, 2, 3, 1).cpu().numpy()
+        decoded = [DecodedImage(lightness=lightness_from_srgb8(img[..., 0] if img.shape[2] == 1 else img))
+                   for img in src]
+        rgb = np.stack(colorizer.colorize_decoded(decoded))
+        out = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous().to(image.device)
+    elif x.is_floating_point():
+        out = _colorize_float(lightness_from_srgb_float(x), colorizer).to(image.device, image.dtype)
+    else:
+        raise TypeError(f"tensor images must be uint8 or float in [0,1], got {image.dtype}")
+    return out if batched else out[0]
+
+
+def colorize(
+    image: ImageLike, model: Colorizer | torch.nn.Module | str | os.PathLike, size: int | None = None
+) -> ImageLike:
+    """Colour one image at its full resolution; the result is the same kind of image.
+
+    Args:
+        image: a PIL image in any mode (-> RGB, or RGBA keeping its alpha); a numpy ``[H,W]`` / ``[H,W,3]``
+            array, uint8 (-> uint8 ``[H,W,3]``), uint16 gray (-> uint16) or float in [0,1] (-> float); or a
+            tensor ``[C,H,W]`` / ``[B,C,H,W]``, C = 1 or 3, uint8 or float in [0,1] (-> ``[..,3,H,W]``, same
+            dtype and device). Colour inputs are recoloured from their own lightness.
+        model: a :class:`Colorizer`, a ColorizationModule, or a checkpoint path.
+        size: the network's input size (default: the colorizer's, 256 otherwise).
+    """
+    colorizer = _as_colorizer(model, size)
+    if isinstance(image, Image.Image):
+        return _colorize_pil(image, colorizer)
+    if isinstance(image, np.ndarray):
+        return _colorize_numpy(image, colorizer)
+    if isinstance(image, torch.Tensor):
+        return _colorize_tensor(image, colorizer)
+    raise TypeError(f"colorize() takes a PIL image, a numpy array or a tensor, got {type(image).__name__}")
+
+
+def side_by_side(lightness: torch.Tensor, rgb: np.ndarray, chunk_rows: int = 64) -> np.ndarray:
+    """Gray rendering of ``L*`` ``[1,H,W]`` | colour ``rgb`` ``[H,W,3]`` -> ``[H,2W,3]`` uint8."""
+    gray = compose_srgb8(lightness.cpu(), torch.zeros(2, 1, 1), chunk_rows).numpy()
+    return np.concatenate([gray, rgb], axis=1)
+
+
+class _CallableModule(types.ModuleType):
+    """``colorization.colorize`` names this module once it is imported (the import system sets the package
+    attribute), so the module itself is callable and ``colorization.colorize(image, model)`` always works."""
+
+    def __call__(self, image: ImageLike, model: Any, size: int | None = None) -> ImageLike:
+        return colorize(image, model, size)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="colorize",
+        description="Colorize photos at full resolution with a checkpoint from train.py. Each output keeps "
+        "its input's file name, format and size; folders are searched recursively and mirrored under --out.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
+    p.add_argument("--ckpt", required=True, help="checkpoint written by train.py (model and loss inside)")
+    p.add_argument("--out", default=DEFAULT_OUT_DIR,
+                   help=f"output folder (default: ./{DEFAULT_OUT_DIR}); inputs are never overwritten")
+    p.add_argument("--size", type=int, default=256, help="network input size; ab is upsampled (default 256)")
+    p.add_argument("--compare", action="store_true",
+                   help=f"also write NAME{COMPARE_SUFFIX}.EXT: gray | colorized side by side")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--batch", type=int, default=8, help="photos per network call (default 8)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG / WebP quality of the outputs (default 95)")
+    p.add_argument("--chunk-rows", type=int, default=64, help="rows per LAB->RGB step on CPU (default 64)")
+    return p.parse_args(argv)
+
+
+def _plan_outputs(
+    pairs: list[tuple[Path, Path]], out_dir: Path, compare: bool, report: Callable[[str], None]
+) -> list[tuple[Path, Path]]:
+    """``(input, output)`` pairs; refuses (reports and drops) outputs that would overwrite an input or another
+    output."""
+    inputs = {p.resolve() for p, _ in pairs}
+    taken: dict[Path, Path] = {}
+    planned = []
+    for src, rel in pairs:
+        dst = out_dir / rel
+        targets = [dst.resolve()]
+        if compare:
+            targets.append(_compare_path(dst).resolve())
+        if any(t in inputs for t in targets):
+            report(f"error: {src}: refusing to write {dst}, which is an input; choose another --out")
+            continue
+        clash = next((taken[t] for t in targets if t in taken), None)
+        if clash is not None:
+            report(f"error: {src}: its output {dst} is already the output of {clash}; colorize it separately")
+            continue
+        taken.update({t: src for t in targets})
+        planned.append((src, dst))
+    return planned
+
+
+def _compare_path(dst: Path) -> Path:
+    return dst.with_name(f"{dst.stem}{COMPARE_SUFFIX}{dst.suffix}")
+
+
+def _progress(enabled: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("colorizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=not enabled, transient=False,
+    )
+
+
+def run(args: argparse.Namespace, progress_min_files: int = 4) -> int:
+    """The ``colorize`` command; returns the exit status (0 all written, 1 some failed, 2 nothing to do)."""
+    out_dir = Path(args.out)
+    errors: list[str] = []
+
+    def report(msg: str) -> None:
+        errors.append(msg)
+        print(msg, file=sys.stderr, flush=True)
+
+    pairs, unmatched = find_inputs(args.inputs, exclude=out_dir)
+    for pattern in unmatched:
+        report(f"error: {pattern}: no such file, or no image files in it")
+    planned = _plan_outputs(pairs, out_dir, args.compare, report)
+    if not planned:
+        print("error: nothing to colorize", file=sys.stderr)
+        return 2
+    try:
+        colorizer = load_colorizer(args.ckpt, args.device, args.size, args.batch, args.chunk_rows)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"error: cannot load the checkpoint: {e}", file=sys.stderr)
+        return 2
+
+    written = 0
+    with _progress(len(planned) >= progress_min_files) as bar:
+        task = bar.add_task("colorize", total=len(planned))
+        for start in range(0, len(planned), colorizer.batch_size):
+            group = planned[start : start + colorizer.batch_size]
+            decoded: list[tuple[Path, Path, DecodedImage]] = []
+            for src, dst in group:
+                try:
+                    decoded.append((src, dst, read_image(src)))
+                except ImageReadError as e:
+                    report(f"error: {e}; skipped")
+                    bar.advance(task)
+            abs_ = colorizer.predict_ab([d.lightness for _, _, d in decoded]) if decoded else []
+            for (src, dst, image), ab in zip(decoded, abs_, strict=True):
+                try:
+                    rgb = colorizer.compose(image.lightness, ab)
+                    fmt = save_format(image.format, dst)
+                    write_image(rgb, dst, fmt, image.alpha, image.exif, args.quality)
+                    if args.compare:
+                        pair = side_by_side(image.lightness, rgb, colorizer.chunk_rows)
+                        write_image(pair, _compare_path(dst), fmt, None, image.exif, args.quality)
+                    written += 1
+                except (OSError, ValueError) as e:
+                    report(f"error: {src}: cannot write {dst} ({e.__class__.__name__}: {e}); skipped")
+                bar.advance(task)
+    n_failed = len(errors)
+    summary = f"colorized {written} file(s) into {out_dir}"
+    print(summary + (f"; {n_failed} problem(s) above" if n_failed else ""), file=sys.stderr)
+    return 1 if errors else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point ``colorize`` (also ``python -m colorization.colorize``)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inference never needs the hub; fail fast if anything asks
+    return run(_parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Shared building blocks: conv-BN-ReLU, scSE attention, the upsampling (U-Net) decoder and the
+encoder-decoder skeleton every registered model is made of.
+
+The skeleton pads the input to a multiple of the encoder stride and crops the output back, so any image size
+works (the colorize command runs arbitrary photos), and it splits parameters into encoder / decoder groups for
+discriminative learning rates and encoder freezing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ConvBNReLU(nn.Sequential):
+    """Conv2d (no bias, BN follows) -> BatchNorm2d -> ReLU. `[B,in,H,W] -> [B,out,H/stride,W/stride]`."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding=kernel_size // 2, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+
+class SCSE(nn.Module):
+    """Concurrent spatial and channel squeeze & excitation (Roy et al. 2018), as smp's `attention_type='scse'`.
+
+    `[B,C,H,W] -> [B,C,H,W]`: x * channel_gate(x) + x * spatial_gate(x).
+    """
+
+    def __init__(self, channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.channel_gate = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, channels, 1),
+            nn.Sigmoid(),
+        )
+        self.spatial_gate = nn.Sequential(nn.Conv2d(channels, 1, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.channel_gate(x) + x * self.spatial_gate(x)
+
+
+def make_attention(attention: str | None, channels: int, reduction: int = 16) -> nn.Module:
+    """`None` -> identity, `'scse'` -> :class:`SCSE`; anything else is a clear error."""
+    if attention is None or attention in ("none", "null"):
+        return nn.Identity()
+    if attention == "scse":
+        return SCSE(channels, reduction)
+    raise ValueError(f"Unknown attention {attention!r}; choose None or 'scse'.")
+
+
+class DecoderBlock(nn.Module):
+    """Upsample x2 (nearest), concatenate the skip (if any), then conv-BN-ReLU x `num_convs`.
+
+    As smp's Unet DecoderBlock: attention on the concatenation (only with a skip) and after the convs.
+    `[B,in,h,w]` (+ skip `[B,skip,2h,2w]`) -> `[B,out,2h,2w]`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        attention: str | None = None,
+        num_convs: int = 2,
+        attention_reduction: int = 16,
+    ) -> None:
+        super().__init__()
+        cat = in_channels + skip_channels
+        self.attention1 = make_attention(attention if skip_channels else None, cat, attention_reduction)
+        convs = [ConvBNReLU(cat if i == 0 else out_channels, out_channels) for i in range(num_convs)]
+        self.convs = nn.Sequential(*convs)
+        self.attention2 = make_attention(attention, out_channels, attention_reduction)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        size = skip.shape[-2:] if skip is not None else (x.shape[-2] * 2, x.shape[-1] * 2)
+        x = F.interpolate(x, size=size, mode="nearest")
+        if skip is not None:
+            x = self.attention1(torch.cat([x, skip], dim=1))
+        return self.attention2(self.convs(x))
+
+
+class UpsamplingDecoder(nn.Module):
+    """A chain of :class:`DecoderBlock`, each doubling the resolution, from the deepest encoder feature.
+
+    Args:
+        encoder_channels: channels of each encoder feature, shallow to deep.
+        encoder_reductions: stride of each feature w.r.t. the input (e.g. 2, 4, 8, 16, 32), shallow to deep.
+        decoder_channels: output channels of each block; block i brings the deepest feature from stride
+            `R / 2**i` to `R / 2**(i+1)`. Fewer blocks than log2(R) end the decoder at a coarser stride
+            (`output_stride`); the model then upsamples the head's output bilinearly.
+        use_skips: concatenate the encoder feature of matching stride (U-Net); False = decoder from the
+            deepest feature only.
+        attention: None or 'scse' (only meaningful with skips, but allowed either way).
+
+    forward: list of features (shallow to deep) -> `[B, decoder_channels[-1], H/output_stride, W/output_stride]`.
+    """
+
+    def __init__(
+        self,
+        encoder_channels: Sequence[int],
+        encoder_reductions: Sequence[int],
+        decoder_channels: Sequence[int],
+        use_skips: bool = True,
+        attention: str | None = None,
+        num_convs: int = 2,
+        attention_reduction: int = 16,
+    ) -> None:
+        super().__init__()
+        if len(encoder_channels) != len(encoder_reductions):
+            raise ValueError("encoder_channels and encoder_reductions must have the same length.")
+        deepest = int(encoder_reductions[-1])
+        levels = int(round(math.log2(deepest)))
+        if 2**levels != deepest:
+            raise ValueError(f"The deepest encoder stride must be a power of two, got {deepest}.")
+        if not 1 <= len(decoder_channels) <= levels:
+            raise ValueError(
+                f"decoder_channels has {len(decoder_channels)} entries, but an encoder of stride {deepest} "
+                f"allows 1 to {levels} upsampling blocks."
+            )
+        self.use_skips = use_skips
+        # Which encoder feature (index) each block concatenates; None when no feature has that stride.
+        by_reduction = {int(r): i for i, r in enumerate(encoder_reductions[:-1])}
+        self.skip_index: list[int | None] = []
+        blocks = []
+        in_ch = int(encoder_channels[-1])
+        for i, out_ch in enumerate(decoder_channels):
+            target = deepest // 2 ** (i + 1)
+            idx = by_reduction.get(target) if use_skips else None
+            self.skip_index.append(idx)
+            skip_ch = int(encoder_channels[idx]) if idx is not None else 0
+            blocks.append(DecoderBlock(in_ch, skip_ch, int(out_ch), attention, num_convs, attention_reduction))
+            in_ch = int(out_ch)
+        self.blocks = nn.ModuleList(blocks)
+        self.out_channels = in_ch
+        self.output_stride = deepest // 2 ** len(decoder_channels)
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = features[-1]
+        for block, idx in zip(self.blocks, self.skip_index, strict=True):
+            x = block(x, features[idx] if idx is not None else None)
+        return x
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> tuple[torch.Tensor, tuple]:
+    """Pad `[B,C,H,W]` on all sides (about evenly) so H and W are multiples of `multiple`.
+
+    Returns the padded tensor and the crop box `(top, left, H, W)` that undoes it. 'replicate' works for any
+    size >= 1 (reflect needs the pad to be smaller than the image).
+    """
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    top, left = ph // 2, pw // 2
+    if ph or pw:
+        x = F.pad(x, (left, pw - left, top, ph - top), mode=mode)
+    return x, (top, left, h, w)
+
+
+class EncoderDecoder(nn.Module):
+    """Encoder -> decoder -> head, at any input size. Subclasses only build the three parts.
+
+    forward: L `[B,1,H,W]` in [-1,1] -> raw head output `[B,out_channels,H,W]` (no activation: the loss owns
+    the decoding of its head, 2 regression channels or 313 class logits).
+
+    Attributes: `encoder` (returns a list of features, shallow to deep), `decoder`, `head`, `stride` (the
+    input is padded to a multiple of it), `output_stride` (the head runs at H/output_stride and its output is
+    upsampled bilinearly; a 1x1 head commutes with bilinear upsampling, so this only saves compute).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        encoder_channels: Sequence[int],
+        encoder_reductions: Sequence[int],
+        out_channels: int,
+        decoder_channels: Sequence[int],
+        use_skips: bool,
+        attention: str | None = None,
+        decoder_convs: int = 2,
+        head_kernel_size: int = 1,
+        pad_mode: str = "replicate",
+    ) -> None:
+        super().__init__()
+        if out_channels < 1:
+            raise ValueError(f"out_channels must be >= 1, got {out_channels}.")
+        self.encoder = encoder
+        self.decoder = UpsamplingDecoder(
+            encoder_channels, encoder_reductions, decoder_channels, use_skips, attention, decoder_convs
+        )
+        self.head = nn.Conv2d(self.decoder.out_channels, out_channels, head_kernel_size, padding=head_kernel_size // 2)
+        self.out_channels = out_channels
+        self.stride = int(encoder_reductions[-1])
+        self.output_stride = self.decoder.output_stride
+        self.pad_mode = pad_mode
+        self.encoder_frozen = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"Expected the L channel as [B,1,H,W], got shape {tuple(x.shape)}.")
+        x, (top, left, h, w) = pad_to_multiple(x, self.stride, self.pad_mode)
+        y = self.head(self.decoder(self.encoder(x)))
+        if self.output_stride > 1:
+            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return y[..., top : top + h, left : left + w]
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the encoder (pretrained part): give these a smaller LR or freeze them."""
+        return self.encoder.parameters()
+
+    def decoder_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter that is not the encoder's: decoder and head."""
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        return (p for p in self.parameters() if id(p) not in encoder_ids)
+
+    def train(self, mode: bool = True) -> EncoderDecoder:
+        # Lightning calls model.train() every epoch; a frozen encoder keeps its BN statistics fixed.
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
+
+
+def set_encoder_frozen(model: EncoderDecoder, frozen: bool) -> None:
+    """Freeze (or unfreeze) `model.encoder`: requires_grad off and BatchNorm in eval mode while frozen.
+
+    The eval mode sticks across `model.train()` calls until unfrozen, so running statistics stay unchanged.
+    """
+    model.encoder_frozen = frozen
+    for p in model.encoder_parameters():
+        p.requires_grad_(not frozen)
+    if frozen:
+        model.encoder.eval()
+    else:
+        model.encoder.train(model.training)

@@ -1,0 +1,96 @@
+"""`vanilla`: a plain convolutional encoder-decoder, no skips, no pretraining; the baseline of every table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .blocks import ConvBNReLU, EncoderDecoder
+from .registry import register_model
+
+
+class PlainEncoder(nn.Module):
+    """Stages of a strided conv-BN-ReLU (halves the size) plus `convs_per_stage - 1` more at that size.
+
+    `[B,in_chans,H,W]` -> list of `[B,widths[i],H/2**(i+1),W/2**(i+1)]`, shallow to deep. Nothing runs at full
+    resolution: the first conv already has stride 2, which is what keeps the model cheap on a CPU.
+    """
+
+    def __init__(self, widths: Sequence[int], convs_per_stage: int = 2, in_chans: int = 1) -> None:
+        super().__init__()
+        stages, prev = [], in_chans
+        for w in widths:
+            layers = [ConvBNReLU(prev, w, stride=2)] + [ConvBNReLU(w, w) for _ in range(convs_per_stage - 1)]
+            stages.append(nn.Sequential(*layers))
+            prev = w
+        self.stages = nn.ModuleList(stages)
+        self.channels = [int(w) for w in widths]
+        self.reductions = [2 ** (i + 1) for i in range(len(widths))]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = []
+        for stage in self.stages:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+class VanillaCNN(EncoderDecoder):
+    """Plain encoder-decoder: strided convs down to H/2**len(widths), then blocks of nearest x2 + conv-BN-ReLU
+    (no skips) back up to H/output_stride with the encoder's width at each stride, a 1x1 head there and a
+    bilinear upsampling of its output to full size. `model.encoder` is the down path.
+
+    The defaults are chosen for CPU speed: one conv per stage and output_stride 4 (as Zhang et al. 2016, whose
+    network also predicts colour at a quarter of the resolution: chroma is smooth, a bilinear x4 loses little).
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        widths: Sequence[int] = (32, 64, 128, 256),
+        convs_per_stage: int = 1,
+        decoder_convs: int = 1,
+        output_stride: int = 4,
+        head_kernel_size: int = 1,
+        pad_mode: str = "replicate",
+    ) -> None:
+        stride = 2 ** len(widths)
+        if output_stride < 1 or output_stride & (output_stride - 1) or output_stride >= stride:
+            raise ValueError(
+                f"vanilla: output_stride must be a power of two below the encoder stride {stride}, got {output_stride}."
+            )
+        encoder = PlainEncoder(widths, convs_per_stage)
+        # Block i brings stride s to s/2 with the encoder's width at s/2 (widths[0] for full resolution).
+        targets = [stride // 2 ** (i + 1) for i in range(len(widths)) if stride // 2 ** (i + 1) >= output_stride]
+        decoder_widths = [int(widths[max(0, t.bit_length() - 2)]) for t in targets]
+        super().__init__(
+            encoder,
+            encoder.channels,
+            encoder.reductions,
+            out_channels,
+            decoder_channels=decoder_widths,
+            use_skips=False,
+            decoder_convs=decoder_convs,
+            head_kernel_size=head_kernel_size,
+            pad_mode=pad_mode,
+        )
+
+
+@register_model("vanilla")
+def vanilla(
+    out_channels: int,
+    widths: Sequence[int] = (32, 64, 128, 256),
+    convs_per_stage: int = 1,
+    decoder_convs: int = 1,
+    output_stride: int = 4,
+    head_kernel_size: int = 1,
+    pad_mode: str = "replicate",
+) -> VanillaCNN:
+    """Plain CNN baseline. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
+
+    `widths`: channels per downsampling stage (stride 2**len(widths)); `convs_per_stage` / `decoder_convs`:
+    conv-BN-ReLU layers per encoder stage / decoder block; `output_stride`: resolution of the head (1 = full).
+    """
+    return VanillaCNN(out_channels, widths, convs_per_stage, decoder_convs, output_stride, head_kernel_size, pad_mode)
