@@ -3,6 +3,9 @@
 Batches arrive as ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])`` floats on the device: the datamodule's
 ``on_after_batch_transfer`` made them from uint8 LAB there (and augmented them while training), so DataLoader
 workers only slice bytes.
+
+A GAN loss (``loss=gan``: the loss has ``is_gan`` and owns a discriminator) switches the module to Lightning's
+manual optimization: per batch one discriminator step, then one generator step; see :meth:`_gan_training_step`.
 """
 
 from __future__ import annotations
@@ -78,6 +81,10 @@ class ColorizationModule(L.LightningModule):
         loss_kw = dict(_plain(loss))
         self.loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
         self.net = create_model(self.model_name, out_channels=self.loss_fn.out_channels, **model_kw)
+        # A GAN loss trains its own discriminator: two optimizers, stepped by hand in training_step.
+        self.is_gan = bool(getattr(self.loss_fn, "is_gan", False))
+        if self.is_gan:
+            self.automatic_optimization = False
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Not a submodule attribute: the compiled wrapper shares net's parameters, and registering it would
@@ -148,10 +155,72 @@ class ColorizationModule(L.LightningModule):
                 log.info("encoder %s at epoch %d", "frozen" if frozen else "trainable", self.current_epoch)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.is_gan:
+            return self._gan_training_step(batch)
         loss, _ = self._step(batch)
         self.train_loss(loss.detach())
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
         return loss
+
+    def _gan_training_step(self, batch: Any) -> torch.Tensor:
+        """pix2pix's update: D on (L, truth) vs (L, G(L)) detached, then G against the updated D + lambda*L1.
+
+        Logs ``train/loss`` (G's total), ``train/g_adv``, ``train/g_l1`` (unweighted), ``train/d_loss``,
+        ``train/d_real`` / ``train/d_fake`` (D's mean belief that truth / prediction is real).
+        """
+        opt_g, opt_d = self.optimizers()
+        gan = self.loss_fn
+        L_, ab = self.unpack(batch)
+        pred = self(L_).float()
+
+        # toggle_optimizer leaves only this optimizer's parameters trainable (and restores the rest after), so
+        # D's backward computes no generator gradients and G's backward none for D.
+        self.toggle_optimizer(opt_d)
+        d = gan.discriminator_loss(L_, pred, ab)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d["loss"])
+        if gan.gradient_clip_val is not None:
+            self.clip_gradients(opt_d, gradient_clip_val=gan.gradient_clip_val, gradient_clip_algorithm="norm")
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        self.toggle_optimizer(opt_g)
+        g = gan.generator_loss(L_, pred, ab)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g["loss"])
+        if gan.gradient_clip_val is not None:
+            self.clip_gradients(opt_g, gradient_clip_val=gan.gradient_clip_val, gradient_clip_algorithm="norm")
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        if self.hparams.scheduler and self.hparams.scheduler_interval == "step":
+            for scheduler in self._gan_schedulers():
+                scheduler.step()
+        n = len(L_)
+        self.log("train/loss", g["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        logged = {"g_adv": g["adv"], "g_l1": g["l1"], "d_loss": d["loss"], "d_real": d["real"], "d_fake": d["fake"]}
+        self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True, on_epoch=True,
+                      batch_size=n)
+        return g["loss"].detach()
+
+    def _gan_schedulers(self) -> list[Any]:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return list(schedulers) if isinstance(schedulers, list) else [schedulers]
+
+    def on_train_epoch_end(self) -> None:
+        # Manual optimization: Lightning steps no scheduler itself. Validation already ran this epoch, so a
+        # plateau scheduler sees this epoch's val/loss.
+        if not (self.is_gan and self.hparams.scheduler and self.hparams.scheduler_interval == "epoch"):
+            return
+        for scheduler in self._gan_schedulers():
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                value = self.trainer.callback_metrics.get("val/loss")
+                if value is not None:
+                    scheduler.step(value)
+            else:
+                scheduler.step()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
@@ -209,8 +278,9 @@ class ColorizationModule(L.LightningModule):
         groups = [{"params": rest, "lr": base_lr}]
         if encoder_params:
             groups.append({"params": encoder_params, "lr": base_lr * hp.encoder_lr_mult, "name": "encoder"})
-        # The GAN loss has its own trainable discriminator; it is optimised by the loss's own logic.
         optimizer = hydra.utils.instantiate(hp.optimizer)(params=groups)
+        if self.is_gan:
+            return self._gan_optimizers(optimizer)
         if not hp.scheduler:
             return optimizer
         scheduler = hydra.utils.instantiate(hp.scheduler)(optimizer=optimizer)
@@ -218,3 +288,12 @@ class ColorizationModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": hp.scheduler_interval, "monitor": "val/loss"},
         }
+
+    def _gan_optimizers(self, opt_g: torch.optim.Optimizer) -> Any:
+        """``[generator's, discriminator's]`` optimizers (the discriminator's from the loss config; its
+        parameters are in no generator group), and the configured scheduler once per optimizer."""
+        opt_d = self.loss_fn.discriminator_optimizer()
+        if not self.hparams.scheduler:
+            return [opt_g, opt_d]
+        make = hydra.utils.instantiate(self.hparams.scheduler)
+        return [opt_g, opt_d], [make(optimizer=opt_g), make(optimizer=opt_d)]
