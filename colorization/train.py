@@ -12,6 +12,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
 
 from colorization.utils import resolvers  # noqa: F401 - registers the config resolvers
@@ -33,6 +34,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
     callbacks = instantiate_dict(cfg.get("callbacks"), "callback")
     loggers = instantiate_dict(cfg.get("logger"), "logger")
+    if not loggers:
+        # Lightning refuses a LearningRateMonitor without a logger; with logger=none there is nothing to monitor.
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_config(trainer, cfg)
 

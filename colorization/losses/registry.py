@@ -73,7 +73,7 @@ def list_losses() -> list[str]:
 
 
 def create_loss(name: str, **kwargs: Any) -> ColorizationLoss:
-    """Build the loss registered as ``name`` (``l1``, ``mse``, ``huber``, ``ce``) with keyword arguments."""
+    """Build the loss registered as ``name`` (``l1``, ``mse``, ``huber``, ``ce``, ``gan``) with keyword arguments."""
     if name not in _LOSSES:
         raise ValueError(f"unknown loss {name!r}; choose one of {', '.join(list_losses())}")
     return _LOSSES[name](**kwargs)

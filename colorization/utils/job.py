@@ -19,6 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from colorization.distributed import RankFailedError, env_global_rank, job_boundary
+
 log = logging.getLogger(__name__)
 
 STATUS_FILE = "job_status.json"
@@ -41,6 +43,18 @@ def _job_info() -> dict[str, Any]:
         "overrides": list(hc.overrides.task),
         "output_dir": hc.runtime.output_dir,
     }
+
+
+def _job_name() -> str:
+    try:
+        return str(HydraConfig.get().job.name)
+    except ValueError:
+        return "train"
+
+
+def _num_nodes(cfg: DictConfig) -> int:
+    nodes = OmegaConf.select(cfg, "trainer.num_nodes", default=1)
+    return int(nodes) if isinstance(nodes, int) else 1
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -67,26 +81,49 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
 
     In a multirun a failing job is logged with its traceback, marked failed in its status file, and returns
     NaN (Optuna counts that as a failed trial) so the sweep goes on; a single run re-raises.
+
+    Under DDP every rank runs this; only rank 0 writes the status file. A rank other than 0 always re-raises, so
+    it exits non-zero and its peers (and ``srun``) see the failure instead of waiting for it. The job boundary
+    (:class:`colorization.distributed.job_boundary`) reaps child ranks, destroys the process group and restores
+    the environment, so the next job of a sweep starts clean.
     """
     output_dir = Path(cfg.paths.output_dir)
+    rank = env_global_rank()
     info = _job_info()
     info.update(model=OmegaConf.select(cfg, "model.name"), loss=OmegaConf.select(cfg, "loss.name"))
+    log.info("job start: rank %d, model %s, loss %s, dir %s", rank, info["model"], info["loss"], output_dir)
     start = time.time()
+    boundary = job_boundary()
     try:
-        result = task(cfg)
+        with boundary:
+            result = task(cfg)
     except Exception as e:
         lines = str(e).strip().splitlines() or [""]
         error = f"{type(e).__name__}: {lines[0]}"
-        write_json(output_dir / STATUS_FILE, {**info, "status": "failed", "error": error,
-                                              "wall_time_s": round(time.time() - start, 2)})
-        if not in_multirun():
+        if boundary.failed_ranks:
+            # Rank 0's own error is then only the echo (e.g. "connection closed by peer"); name the cause.
+            child, code = boundary.failed_ranks[0]
+            error = f"RankFailedError: local rank {child} exited with code {code} (see {_job_name()}_rank{child}.log)"
+            if not isinstance(e, RankFailedError):
+                error += f"; rank 0 then stopped with {type(e).__name__}"
+        if rank == 0:
+            write_json(output_dir / STATUS_FILE, {**info, "status": "failed", "error": error,
+                                                  "world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
+                                                  "wall_time_s": round(time.time() - start, 2)})
+        if rank != 0:
+            # Into this rank's own log file too: its stderr may be gone (a re-launched child, an srun task).
+            log.error("job failed on rank %d: %s\n%s", rank, error, traceback.format_exc())
+        if not in_multirun() or rank != 0:
             raise
         log.error("job failed: %s\n%s", error, traceback.format_exc())
         return math.nan
     finally:
         _finish_wandb()
-    write_json(output_dir / STATUS_FILE, {**info, "status": "ok", "wall_time_s": round(time.time() - start, 2),
-                                          **result})
+    log.info("job done: rank %d, model %s, loss %s, %.1f s", rank, info["model"], info["loss"], time.time() - start)
+    if rank == 0:
+        write_json(output_dir / STATUS_FILE, {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
+                                              **info, "status": "ok", "wall_time_s": round(time.time() - start, 2),
+                                              **result})
     metric_name = cfg.get("optimized_metric")
     value = result.get("metrics", {}).get(metric_name) if metric_name else None
     return float(value) if value is not None else None

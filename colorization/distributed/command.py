@@ -1,0 +1,85 @@
+"""The command line that re-launches one rank of the current Hydra job as a single run.
+
+Lightning's own Hydra re-launch repeats ``sys.argv`` — ``-m`` and the whole sweep included — so inside a multirun
+every child would start a sweep of its own in a new sweep dir. Here a child gets the script, the config location
+arguments, the job's own overrides (``hydra.overrides.task``: the sweep already resolved to this job's values), the
+non-sweep Hydra overrides, and the job's dir, num and id, so it composes exactly this job's config and writes into
+this job's dir.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+# Command-line flags that say where the config is; each takes one value (``-cp X`` or ``--config-path=X``).
+_CONFIG_FLAGS = ("--config-path", "-cp", "--config-name", "-cn", "--config-dir", "-cd")
+
+# Hydra overrides that belong to the sweep or that the child sets itself; everything else is passed on.
+_SWEEP_KEYS = ("hydra.mode", "hydra.sweep", "hydra.sweeper", "hydra/sweeper", "hydra.launcher", "hydra/launcher",
+               "hydra.run.dir", "hydra.job.name", "hydra.job.num", "hydra.job.id", "hydra.output_subdir")
+
+
+def config_arguments(argv: Sequence[str]) -> list[str]:
+    """The ``--config-path/--config-name/--config-dir`` arguments of ``argv`` (both spellings), in order."""
+    out: list[str] = []
+    it = iter(range(len(argv)))
+    for i in it:
+        arg = argv[i]
+        if arg in _CONFIG_FLAGS and i + 1 < len(argv):
+            out += [arg, argv[i + 1]]
+            next(it, None)
+        elif arg.split("=", 1)[0] in _CONFIG_FLAGS and "=" in arg:
+            out.append(arg)
+    return out
+
+
+def _override_key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
+def is_sweep_override(override: str) -> bool:
+    """True for a Hydra override that only the sweep (or the re-launch itself) may set."""
+    key = _override_key(override)
+    return any(key == k or key.startswith(k + ".") or key.startswith(k + "@") for k in _SWEEP_KEYS)
+
+
+def _quote(value: str) -> str:
+    # Hydra's override grammar: a quoted string may hold any character but its own unescaped quote.
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def script_command() -> list[str]:
+    """``python <script>`` or ``python -m <module>``: how this process was started."""
+    import __main__  # imported here, as Lightning does: the main module may change after import (Lightning #15218)
+
+    spec = getattr(__main__, "__spec__", None)
+    if spec is None:
+        return [sys.executable, os.path.abspath(sys.argv[0])]
+    return [sys.executable, "-m", spec.name]
+
+
+def child_command(local_rank: int, argv: Sequence[str] | None = None) -> tuple[list[str], str]:
+    """``(command, cwd)`` for rank ``local_rank`` of the current Hydra job; call inside a Hydra app.
+
+    The child runs in the job's original working dir (so ``paths.root_dir`` is the same), writes into the job's
+    output dir (``hydra.run.dir``), logs to ``<job name>_rank<r>.log`` there and writes no ``.hydra/`` copy.
+    """
+    from hydra.core.hydra_config import HydraConfig
+
+    hc = HydraConfig.get()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    task = list(hc.overrides.task)
+    hydra_overrides = [o for o in hc.overrides.hydra if not is_sweep_override(o)]
+    own = [
+        f"hydra.run.dir={_quote(str(hc.runtime.output_dir))}",
+        f"hydra.job.name={_quote(f'{hc.job.name}_rank{local_rank}')}",
+        "hydra.output_subdir=null",
+    ]
+    if hc.job.get("num") is not None:
+        own.append(f"hydra.job.num={int(hc.job.num)}")
+    if hc.job.get("id") not in (None, "???"):
+        own.append(f"hydra.job.id={_quote(str(hc.job.id))}")
+    command = script_command() + config_arguments(argv) + task + hydra_overrides + own
+    return command, str(hc.runtime.cwd)

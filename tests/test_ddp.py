@@ -1,0 +1,229 @@
+"""DDP inside Hydra multirun (``trainer=ddp_sim``: 2 gloo processes on the CPU, the real re-launch path).
+
+The sweeps run ``train.py`` in a subprocess from a temp dir, with a ``--config-dir`` of tiny experiments (which
+also proves that the children get the config-location arguments).
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["trainer=ddp_sim", "model.width=8", "data.image_size=32", "data.sample.crops_per_photo=4",
+        "data.batch_size=4", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "logger=csv", "callbacks=none"]
+EXPERIMENTS = {
+    "a": "model: vanilla\n  - override /loss: l1",
+    "b": "model: unet\n  - override /loss: l1",
+    "c": "model: vanilla\n  - override /loss: mse",
+    "fail": "model: vanilla\n  - override /loss: l1",
+}
+
+
+def _config_dir(root: Path) -> Path:
+    d = root / "extra_conf" / "experiment"
+    d.mkdir(parents=True)
+    for name, body in EXPERIMENTS.items():
+        text = f"# @package _global_\ndefaults:\n  - override /{body}\n"
+        if name == "b":
+            text += "model:\n  encoder: resnet18\n"
+        if name == "fail":  # rank 1 raises as training starts; rank 0 trains on
+            text += "callbacks:\n  fault:\n    _target_: colorization.distributed.fault.RaiseOnRank\n    rank: 1\n"
+        (d / f"{name}.yaml").write_text(text)
+    return root / "extra_conf"
+
+
+def _sweep(tmp: Path, experiments: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp)}
+    env.pop("LOCAL_RANK", None)
+    cmd = [sys.executable, str(REPO / "train.py"), "-m", "--config-dir", str(_config_dir(tmp)),
+           f"experiment={experiments}", *TINY]
+    proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
+    sweeps = sorted((tmp / "multirun").glob("*/*"))
+    assert len(sweeps) == 1, f"expected one sweep dir, got {sweeps}\n{proc.stderr[-3000:]}"
+    return proc, sweeps[0]
+
+
+def _strays(marker: str) -> list[str]:
+    """Command lines of live processes that mention ``marker`` (our temp dir)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and int(p.name) != os.getpid():
+            try:
+                cmdline = (p / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if marker in cmdline:
+                out.append(cmdline)
+    return out
+
+
+def _status(job: Path) -> dict:
+    return json.loads((job / "job_status.json").read_text())
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_config_arguments_both_spellings():
+    from colorization.distributed.command import config_arguments
+
+    argv = ["-m", "model=a,b", "--config-dir", "/x", "-cn=train", "--config-path", "/c", "seed=1"]
+    assert config_arguments(argv) == ["--config-dir", "/x", "-cn=train", "--config-path", "/c"]
+
+
+@pytest.mark.parametrize("override, sweep", [
+    ("hydra.mode=MULTIRUN", True), ("hydra.sweep.dir=/x", True), ("hydra/launcher=slurm", True),
+    ("hydra.launcher.timeout_min=5", True), ("+hydra.job.num=3", True), ("hydra.job.chdir=true", False),
+    ("hydra/job_logging=disabled", False), ("hydra.verbose=true", False)])
+def test_sweep_overrides_are_dropped(override, sweep):
+    from colorization.distributed.command import is_sweep_override
+
+    assert is_sweep_override(override) is sweep
+
+
+def test_lightning_private_launcher_api_is_what_we_subclass():
+    """The launcher subclasses private Lightning API; this fails first when an upgrade changes it."""
+    import lightning
+    from lightning.fabric.plugins.environments import LightningEnvironment
+    from lightning.pytorch.strategies import DDPStrategy
+    from lightning.pytorch.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
+
+    from colorization.distributed import JobDDPStrategy
+    from colorization.distributed.launcher import JobScriptLauncher
+
+    assert lightning.__version__.startswith("2.6."), "re-check colorization/distributed/launcher.py, then the pin"
+    assert list(inspect.signature(_SubprocessScriptLauncher.__init__).parameters) == [
+        "self", "cluster_environment", "num_processes", "num_nodes"]
+    assert hasattr(_SubprocessScriptLauncher, "_check_can_spawn_children")
+    assert "trainer" in inspect.signature(_SubprocessScriptLauncher.launch).parameters
+    assert "_configure_launcher" in vars(DDPStrategy)
+    # Whether children were started is read from LOCAL_RANK: what the job boundary must restore.
+    env = LightningEnvironment()
+    os.environ.pop("LOCAL_RANK", None)
+    assert not env.creates_processes_externally
+    strategy = JobDDPStrategy(timeout_s=7, process_group_backend="gloo")
+    assert strategy._timeout.total_seconds() == 7 and strategy._start_method == "popen"
+    strategy.cluster_environment = env
+    strategy.parallel_devices = [None, None]
+    strategy._configure_launcher()
+    assert isinstance(strategy._launcher, JobScriptLauncher) and strategy._launcher.num_processes == 2
+
+
+def test_job_boundary_restores_env_and_destroys_process_group(monkeypatch):
+    import torch
+    import torch.distributed as dist
+
+    from colorization.distributed import job_boundary
+
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    threads = torch.get_num_threads()
+    with job_boundary() as b:
+        os.environ.update(LOCAL_RANK="0", WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT="29511")
+        torch.set_num_threads(1)
+        dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:29511")
+    assert b.world_size == 2
+    assert "LOCAL_RANK" not in os.environ and "MASTER_PORT" not in os.environ
+    assert not dist.is_initialized()
+    assert torch.get_num_threads() == threads
+
+
+def test_watchdog_stops_siblings_of_a_failed_child():
+    from colorization.distributed import ChildWatchdog
+
+    bad = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(3)"])
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    called = []
+    start = time.time()
+    dog = ChildWatchdog([bad, sleeper], poll_s=0.2, grace_s=2, on_failure=lambda: called.append(1))
+    dog.start()
+    dog.join(timeout=20)
+    assert not dog.is_alive() and time.time() - start < 10
+    assert dog.failed == [(1, 3)] and called == [1]
+    assert sleeper.poll() is not None  # stopped and reaped
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="PR_SET_PDEATHSIG is Linux only")
+def test_children_die_with_their_parent(tmp_path):
+    """A rank started by the launcher is SIGKILLed by the kernel when rank 0 dies (no orphan holding a port)."""
+    pid_file = tmp_path / "child.pid"
+    parent_code = (
+        "import os, subprocess, sys, time\n"
+        "from colorization.distributed.launcher import _die_with_parent\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'],"
+        " preexec_fn=_die_with_parent(os.getpid()))\n"
+        f"open({str(pid_file)!r}, 'w').write(str(p.pid))\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], cwd=REPO)
+    for _ in range(300):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    child = int(pid_file.read_text())
+    parent.kill()
+    parent.wait()
+    for _ in range(50):
+        try:
+            state = Path(f"/proc/{child}/stat").read_text().split()[2]
+        except OSError:
+            break  # gone (reaped by init)
+        if state == "Z":
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"child {child} outlived its parent")
+
+
+# ---------------------------------------------------------------- real sweeps
+
+
+def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path):
+    proc, sweep = _sweep(tmp_path, "a,b,c")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    assert jobs == ["0", "1", "2"]
+    expected = {"0": ("vanilla", "l1"), "1": ("unet", "l1"), "2": ("vanilla", "mse")}
+    for job, (model, loss) in expected.items():
+        st = _status(sweep / job)
+        assert (st["status"], st["model"], st["loss"], st["world_size"]) == ("ok", model, loss, 2)
+        for log_name, rank in (("train.log", 0), ("train_rank1.log", 1)):
+            text = (sweep / job / log_name).read_text()
+            assert f"job start: rank {rank}, model {model}, loss {loss}, dir {sweep / job}" in text
+            assert f"DDP rank {rank} of 2" in text and f"job done: rank {rank}, model {model}" in text
+        assert (sweep / job / "metrics.json").exists()
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [r["world_size"] for r in rows] == ["2", "2", "2"]
+    assert not _strays(str(tmp_path))
+
+
+def test_failure_on_rank_one_fails_that_job_only(tmp_path):
+    start = time.time()
+    proc, sweep = _sweep(tmp_path, "fail,a")
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the summary reports the failed job in the exit status
+    failed, ok = _status(sweep / "0"), _status(sweep / "1")
+    assert failed["status"] == "failed" and failed["wall_time_s"] < 60, failed
+    assert ok["status"] == "ok" and ok["world_size"] == 2
+    assert "injected failure on rank 1" in (sweep / "0" / "train_rank1.log").read_text()
+    assert time.time() - start < 240
+    assert not _strays(str(tmp_path))
+
+
+@pytest.mark.slow
+def test_repeated_sweeps_never_hang(tmp_path):
+    for i in range(3):
+        root = tmp_path / str(i)
+        root.mkdir()
+        proc, sweep = _sweep(root, "a,c", timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert [_status(sweep / j)["status"] for j in ("0", "1")] == ["ok", "ok"]
+        assert not _strays(str(root))
