@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-slow lint bench bench-gpu clean
+.PHONY: install train test test-slow test-slurm lint bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow $(ARGS)
+
+# A single-node SLURM cluster on localhost (root; installs Debian's slurm + munge if missing), a 2-job DDP sweep
+# through hydra/launcher=slurm, every daemon stopped again.
+test-slurm: $(STAMP)
+	PY=$(PY) ./scripts/test_slurm.sh $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -101,6 +101,7 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, Pa
 
 def print_summary(rows: list[dict[str, Any]], title: str) -> None:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     shown = ["job", "model", "loss", "status", *METRICS, "test/psnr_gray"]
@@ -111,7 +112,7 @@ def print_summary(rows: list[dict[str, Any]], title: str) -> None:
     for r in rows:
         cells = [_fmt(r.get(c)) for c in shown]
         if r["status"] != "ok":
-            cells[3] = f"[red]{r['status']}[/red] {r.get('error', '')}"
+            cells[3] = f"[red]{r['status']}[/red] {escape(r.get('error', ''))}"
         table.add_row(*cells)
     Console(width=200).print(table)
 

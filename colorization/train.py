@@ -25,6 +25,18 @@ log = logging.getLogger(__name__)
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 
+def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
+    """``last`` means this run dir's ``checkpoints/last.ckpt`` when it exists (else a fresh start): a job that
+    SLURM requeues after preemption lands in the same dir and continues where it stopped."""
+    if ckpt_path != "last":
+        return ckpt_path
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if last.exists():
+        log.info("resuming from %s", last)
+        return str(last)
+    return None
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one configuration; returns ``{"metrics": {...}, "best_ckpt": ..., ...}``."""
     L.seed_everything(cfg.seed, workers=True)
@@ -41,7 +53,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log_config(trainer, cfg)
 
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

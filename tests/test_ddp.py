@@ -1,7 +1,7 @@
 """DDP inside Hydra multirun (``trainer=ddp_sim``: 2 gloo processes on the CPU, the real re-launch path).
 
-The sweeps run ``train.py`` in a subprocess from a temp dir, with a ``--config-dir`` of tiny experiments (which
-also proves that the children get the config-location arguments).
+The sweeps run ``train.py`` in a subprocess from a temp dir, with a ``--config-dir`` of tiny cases (which also
+proves that the children get the config-location arguments).
 """
 
 from __future__ import annotations
@@ -21,32 +21,35 @@ REPO = Path(__file__).resolve().parents[1]
 TINY = ["trainer=ddp_sim", "model.width=8", "data.image_size=32", "data.sample.crops_per_photo=4",
         "data.batch_size=4", "trainer.max_epochs=1", "+trainer.limit_train_batches=2",
         "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", "logger=csv", "callbacks=none"]
-EXPERIMENTS = {
+CASES = {
     "a": "model: vanilla\n  - override /loss: l1",
     "b": "model: unet\n  - override /loss: l1",
     "c": "model: vanilla\n  - override /loss: mse",
     "fail": "model: vanilla\n  - override /loss: l1",
 }
+# A sweep asked for by a config, as experiment=seed_study does: the children must still run single jobs.
+THREE = "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      +case: a,b,c\n"
 
 
 def _config_dir(root: Path) -> Path:
-    d = root / "extra_conf" / "experiment"
-    d.mkdir(parents=True)
-    for name, body in EXPERIMENTS.items():
+    conf = root / "extra_conf"
+    (conf / "case").mkdir(parents=True)
+    (conf / "experiment").mkdir()
+    (conf / "experiment" / "three.yaml").write_text(THREE)
+    for name, body in CASES.items():
         text = f"# @package _global_\ndefaults:\n  - override /{body}\n"
         if name == "b":
             text += "model:\n  encoder: resnet18\n"
         if name == "fail":  # rank 1 raises as training starts; rank 0 trains on
             text += "callbacks:\n  fault:\n    _target_: colorization.distributed.fault.RaiseOnRank\n    rank: 1\n"
-        (d / f"{name}.yaml").write_text(text)
-    return root / "extra_conf"
+        (conf / "case" / f"{name}.yaml").write_text(text)
+    return conf
 
 
-def _sweep(tmp: Path, experiments: str, timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path]:
+def _sweep(tmp: Path, args: list[str], timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp)}
     env.pop("LOCAL_RANK", None)
-    cmd = [sys.executable, str(REPO / "train.py"), "-m", "--config-dir", str(_config_dir(tmp)),
-           f"experiment={experiments}", *TINY]
+    cmd = [sys.executable, str(REPO / "train.py"), "--config-dir", str(_config_dir(tmp)), *args, *TINY]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
     sweeps = sorted((tmp / "multirun").glob("*/*"))
     assert len(sweeps) == 1, f"expected one sweep dir, got {sweeps}\n{proc.stderr[-3000:]}"
@@ -89,6 +92,34 @@ def test_sweep_overrides_are_dropped(override, sweep):
     from colorization.distributed.command import is_sweep_override
 
     assert is_sweep_override(override) is sweep
+
+
+def test_child_command_is_a_single_run_of_this_job():
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    import colorization.utils.resolvers  # noqa: F401 - the config's resolvers
+    from colorization.distributed.command import child_command
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=["model=vanilla", "seed=3"], return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "/out/sweep/3"
+        cfg.hydra.runtime.cwd = "/work dir"
+        cfg.hydra.job.num = 3
+        cfg.hydra.job.name = "train"
+        cfg.hydra.job.id = "7_3"
+        cfg.hydra.overrides.hydra = ["hydra.mode=MULTIRUN", "hydra.verbose=true", "hydra/launcher=slurm"]
+    HydraConfig.instance().set_config(cfg)
+    try:
+        command, cwd = child_command(1, argv=["-m", "--config-dir", "/extra", "model=vanilla,unet", "seed=3"])
+    finally:
+        HydraConfig.instance().cfg = None
+    assert cwd == "/work dir"
+    assert command[-11:] == ["--config-dir", "/extra", "model=vanilla", "seed=3", "hydra.verbose=true",
+                           "hydra.mode=RUN", "hydra.run.dir='/out/sweep/3'", "hydra.job.name='train_rank1'",
+                           "hydra.output_subdir=null", "hydra.job.num=3", "hydra.job.id='7_3'"]
 
 
 def test_lightning_private_launcher_api_is_what_we_subclass():
@@ -188,7 +219,7 @@ def test_children_die_with_their_parent(tmp_path):
 
 
 def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path):
-    proc, sweep = _sweep(tmp_path, "a,b,c")
+    proc, sweep = _sweep(tmp_path, ["experiment=three"])
     assert proc.returncode == 0, proc.stderr[-3000:]
     jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
     assert jobs == ["0", "1", "2"]
@@ -208,7 +239,7 @@ def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path):
 
 def test_failure_on_rank_one_fails_that_job_only(tmp_path):
     start = time.time()
-    proc, sweep = _sweep(tmp_path, "fail,a")
+    proc, sweep = _sweep(tmp_path, ["-m", "+case=fail,a"])
     assert proc.returncode == 1, proc.stderr[-3000:]  # the summary reports the failed job in the exit status
     failed, ok = _status(sweep / "0"), _status(sweep / "1")
     assert failed["status"] == "failed" and failed["wall_time_s"] < 60, failed
@@ -219,11 +250,33 @@ def test_failure_on_rank_one_fails_that_job_only(tmp_path):
 
 
 @pytest.mark.slow
+def test_test_metrics_are_global_across_ranks(tmp_path):
+    """Untrained weights (same seed) tested on 2 ranks, each seeing half the test set, give the 1-process figures."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp_path)}
+    env.pop("LOCAL_RANK", None)
+    base = [sys.executable, str(REPO / "train.py"), "model=vanilla", "train=false", "model.width=8",
+            "data.image_size=32", "data.sample.crops_per_photo=4", "data.batch_size=4", "logger=csv",
+            "callbacks=none"]
+    metrics = {}
+    for name, trainer in (("one", ["trainer=cpu"]), ("two", ["trainer=ddp_sim"])):
+        out = tmp_path / name
+        proc = subprocess.run([*base, *trainer, f"hydra.run.dir={out}"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=240)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        metrics[name] = json.loads((out / "metrics.json").read_text())
+        assert _status(out)["world_size"] == (2 if name == "two" else 1)
+    # 8 test crops: 2 batches in one process, 1 batch per rank in two; sum-reduced states make them equal.
+    for key in ("test/psnr", "test/ssim", "test/psnr_gray", "test/cf"):
+        assert metrics["two"][key] == pytest.approx(metrics["one"][key], rel=1e-4), key
+    assert not _strays(str(tmp_path))
+
+
+@pytest.mark.slow
 def test_repeated_sweeps_never_hang(tmp_path):
     for i in range(3):
         root = tmp_path / str(i)
         root.mkdir()
-        proc, sweep = _sweep(root, "a,c", timeout=240)
+        proc, sweep = _sweep(root, ["-m", "+case=a,c"], timeout=240)
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert [_status(sweep / j)["status"] for j in ("0", "1")] == ["ok", "ok"]
         assert not _strays(str(root))

@@ -65,3 +65,23 @@ def test_callback_exits_nonzero_after_writing_when_a_job_failed(tmp_path):
         SweepSummaryCallback().on_multirun_end(cfg)
     assert exc.value.code == 1
     assert (tmp_path / "summary.md").exists()
+
+
+def test_error_with_brackets_does_not_break_the_printed_table(tmp_path, capsys):
+    _job(tmp_path, 0, "vanilla", "l1", 22.0)
+    _job(tmp_path, 1, "unet", "l1", None, status="failed")
+    st = tmp_path / "1" / "job_status.json"
+    st.write_text(st.read_text().replace("RuntimeError: boom", "RuntimeError: [/tmp/x] gloo [rank 1] closed"))
+    summarize(tmp_path, show=True)
+    assert "gloo" in capsys.readouterr().out
+
+
+def test_ckpt_path_last_resolves_to_the_run_dirs_last_checkpoint(tmp_path):
+    from colorization.train import resolve_ckpt_path
+
+    assert resolve_ckpt_path("last", tmp_path) is None  # nothing yet: a fresh start
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert resolve_ckpt_path("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert resolve_ckpt_path("/a/b.ckpt", tmp_path) == "/a/b.ckpt"
+    assert resolve_ckpt_path(None, tmp_path) is None

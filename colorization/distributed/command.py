@@ -73,6 +73,8 @@ def child_command(local_rank: int, argv: Sequence[str] | None = None) -> tuple[l
     task = list(hc.overrides.task)
     hydra_overrides = [o for o in hc.overrides.hydra if not is_sweep_override(o)]
     own = [
+        # A config may ask for a sweep itself (an experiment with hydra.mode: MULTIRUN): the child never does.
+        "hydra.mode=RUN",
         f"hydra.run.dir={_quote(str(hc.runtime.output_dir))}",
         f"hydra.job.name={_quote(f'{hc.job.name}_rank{local_rank}')}",
         "hydra.output_subdir=null",

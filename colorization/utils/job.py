@@ -57,6 +57,15 @@ def _num_nodes(cfg: DictConfig) -> int:
     return int(nodes) if isinstance(nodes, int) else 1
 
 
+def _choice(group: str, cfg: DictConfig) -> str | None:
+    """The config option a job ran with (``unet_imagenet``), falling back to the registry name (``unet``)."""
+    try:
+        choice = HydraConfig.get().runtime.choices.get(group)
+    except ValueError:
+        choice = None
+    return choice or OmegaConf.select(cfg, f"{group}.name")
+
+
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write atomically (temp file + rename), so a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,7 +99,7 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     output_dir = Path(cfg.paths.output_dir)
     rank = env_global_rank()
     info = _job_info()
-    info.update(model=OmegaConf.select(cfg, "model.name"), loss=OmegaConf.select(cfg, "loss.name"))
+    info.update(model=_choice("model", cfg), loss=_choice("loss", cfg))
     log.info("job start: rank %d, model %s, loss %s, dir %s", rank, info["model"], info["loss"], output_dir)
     start = time.time()
     boundary = job_boundary()

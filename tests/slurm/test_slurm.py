@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,13 @@ def test_sweep_on_slurm_runs_each_job_on_two_tasks(tmp_path):
     assert [r["world_size"] for r in rows] == ["2", "2"]
     # Each job really went through SLURM: submitit's folders carry the SLURM job ids.
     assert list((sweep / ".submitit").iterdir())
-    out = subprocess.run(["sacct", "-o", "JobID,State,NodeList", "--parsable2", "-j",
-                          ",".join(p.name for p in (sweep / ".submitit").iterdir() if p.name[0].isdigit())],
-                         capture_output=True, text=True, check=True).stdout
-    assert out.count("COMPLETED") >= 2, out
+    # submitit returns once a job's result file exists; SLURM may still be finishing the job: poll briefly.
+    ids = ",".join(p.name for p in (sweep / ".submitit").iterdir() if p.name[0].isdigit())
+    for _ in range(60):
+        out = subprocess.run(["sacct", "-o", "JobID,State,NodeList", "--parsable2", "-j", ids],
+                             capture_output=True, text=True, check=True).stdout
+        states = [line.split("|")[1] for line in out.splitlines()[1:] if line]
+        if len(states) == 2 and all(st == "COMPLETED" for st in states):
+            break
+        time.sleep(0.5)
+    assert states == ["COMPLETED", "COMPLETED"], out
