@@ -20,12 +20,15 @@ import sys
 import time
 from pathlib import Path
 
+import colorization  # noqa: F401 - sets OMP_WAIT_POLICY before torch loads OpenMP
+
+# isort: split
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
 from colorization.data.datamodule import pass_batch
-from colorization.data.device_transforms import prepare_batch
+from colorization.data.device_transforms import BatchAugment, prepare_batch
 from colorization.data.kaggle import GRAY_FILE, KaggleLabDataset
 
 
@@ -63,6 +66,17 @@ def write_synthetic(root: Path, n: int, size: int, per_file: int) -> Path:
     return root
 
 
+def warm_page_cache(root: Path, chunk_mb: int = 64) -> float:
+    """Read every array once so loader figures are the steady state (every epoch after the first) and not the
+    disk; returns the seconds it took (about 0 when the set is already cached)."""
+    t = time.perf_counter()
+    for path in sorted(root.rglob("*.npy")):
+        with open(path, "rb") as f:
+            while f.read(chunk_mb * 2**20):
+                pass
+    return time.perf_counter() - t
+
+
 def measure_open(root: Path) -> dict:
     """Open in a fresh interpreter, so the RSS is the cost of opening and not of this script's history."""
     code = ("import os,time;from colorization.data.kaggle import KaggleLabDataset;"
@@ -76,8 +90,10 @@ def measure_open(root: Path) -> dict:
             "rss_added_by_open_mb": float(out[3])}
 
 
-def measure_loader(root: Path, batch_size: int, workers: int, pin: bool, batches: int, normalise: bool) -> dict:
-    """images/s of shuffled batches; ``normalise`` also runs :func:`prepare_batch` (uint8 -> floats) on the CPU."""
+def measure_loader(root: Path, batch_size: int, workers: int, pin: bool, batches: int, normalise: bool,
+                   aug: BatchAugment | None = None) -> dict:
+    """images/s of shuffled batches; ``normalise`` also runs :func:`prepare_batch` (uint8 -> floats) on the CPU,
+    augmenting with ``aug`` (kornia crop + flip, as in training) when given."""
     ds = KaggleLabDataset(root)
     kwargs = {"persistent_workers": True, "prefetch_factor": 4} if workers else {}
     loader = DataLoader(ds, batch_size=batch_size, shuffle=True, drop_last=True, num_workers=workers,
@@ -96,15 +112,16 @@ def measure_loader(root: Path, batch_size: int, workers: int, pin: bool, batches
             it = iter(loader)
             batch = next(it)
         if normalise:
-            L, ab = prepare_batch(batch)
+            L, ab = prepare_batch(batch, augment=aug is not None, aug=aug)
             checksum += float(L[:, 0, 0, 0].sum())  # touch the result so nothing is skipped
         else:
             checksum += int(batch[:, 0, 0, 0].sum())
         n += batch.shape[0]
     dt = time.perf_counter() - t
     del it
-    return {"normalise": normalise, "workers": workers, "pin_memory": pin and torch.cuda.is_available(),
-            "batch_size": batch_size, "images": n, "seconds": dt, "images_per_s": n / dt}
+    return {"normalise": normalise, "augment": aug is not None, "workers": workers,
+            "pin_memory": pin and torch.cuda.is_available(), "batch_size": batch_size, "images": n, "seconds": dt,
+            "images_per_s": n / dt}
 
 
 def main() -> None:
@@ -125,7 +142,8 @@ def main() -> None:
     write_s = time.perf_counter() - t
     size_gb = sum(p.stat().st_size for p in root.rglob("*.npy")) / 1e9
 
-    opened = measure_open(root)
+    opened = measure_open(root)  # before warming: opening must not depend on the page cache
+    warm_s = warm_page_cache(root)
     runs = [measure_loader(root, args.batch_size, w, True, args.batches, norm)
             for norm in (False, True) for w in args.workers]
 
@@ -133,14 +151,14 @@ def main() -> None:
           f"(written/reused in {write_s:.1f} s); {os.cpu_count()} CPUs, torch threads {args.threads}")
     print(f"open: {opened['open_s'] * 1000:.1f} ms, +{opened['rss_added_by_open_mb']:.1f} MB resident for opening "
           f"(process total {opened['rss_mb']:.0f} MB, almost all of it `import torch`)")
-    print(f"load average (shared machine): {os.getloadavg()[0]:.1f}")
+    print(f"page cache warmed in {warm_s:.1f} s; load average (shared machine): {os.getloadavg()[0]:.1f}")
     print(f"\n{'output':>22} {'workers':>7} {'pin':>5} {'batch':>5} {'images/s':>10} {'ms/batch':>9}")
     for r in runs:
         out = "float L, ab (CPU)" if r["normalise"] else "uint8 [B,3,H,W]"
         print(f"{out:>22} {r['workers']:>7} {r['pin_memory']!s:>5} {r['batch_size']:>5} {r['images_per_s']:>10.0f} "
               f"{1000 * r['seconds'] * r['batch_size'] / r['images']:>9.2f}")
     print(json.dumps({"set": {"n": opened["images"], "size": args.size, "gb": round(size_gb, 2)},
-                      "open": opened, "loader": runs, "cpus": os.cpu_count(), "threads": args.threads,
+                      "open": opened, "warm_s": warm_s, "loader": runs, "cpus": os.cpu_count(), "threads": args.threads,
                       "loadavg": os.getloadavg()[0]}))
 
 

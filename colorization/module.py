@@ -76,6 +76,8 @@ class ColorizationModule(L.LightningModule):
         model_kw = dict(_plain(model))
         self.model_name = model_kw.pop("name")
         self.compile_model = bool(model_kw.pop("compile", False))
+        compile_kw = {"backend": model_kw.pop("compile_backend", "inductor"),
+                      "mode": model_kw.pop("compile_mode", None)}
         self.channels_last = bool(model_kw.pop("channels_last", False))
         model_kw.pop("width", None)  # a config-level knob, already expanded into the widths it sets
         loss_kw = dict(_plain(loss))
@@ -89,7 +91,8 @@ class ColorizationModule(L.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         # Not a submodule attribute: the compiled wrapper shares net's parameters, and registering it would
         # store every weight twice in checkpoints.
-        object.__setattr__(self, "_forward_net", torch.compile(self.net) if self.compile_model else self.net)
+        forward_net = torch.compile(self.net, **compile_kw) if self.compile_model else self.net
+        object.__setattr__(self, "_forward_net", forward_net)
 
         self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
