@@ -85,3 +85,15 @@ def test_ckpt_path_last_resolves_to_the_run_dirs_last_checkpoint(tmp_path):
     assert resolve_ckpt_path("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
     assert resolve_ckpt_path("/a/b.ckpt", tmp_path) == "/a/b.ckpt"
     assert resolve_ckpt_path(None, tmp_path) is None
+
+
+def test_job_error_line_names_the_root_cause():
+    from colorization.utils.job import describe_error
+
+    try:
+        try:
+            raise TypeError("unet() got an unexpected keyword argument 'x'\nmore")
+        except TypeError as inner:
+            raise RuntimeError("Error in call to target 'colorization.module.ColorizationModule':") from inner
+    except RuntimeError as e:
+        assert describe_error(e) == "TypeError: unet() got an unexpected keyword argument 'x'"

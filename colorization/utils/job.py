@@ -57,6 +57,16 @@ def _num_nodes(cfg: DictConfig) -> int:
     return int(nodes) if isinstance(nodes, int) else 1
 
 
+def describe_error(e: BaseException) -> str:
+    """One line for the summary: the root cause, not a wrapper (Hydra's InstantiationException says only
+    "Error in call to target ..."; the TypeError under it says what is wrong)."""
+    root = e
+    while root.__cause__ is not None:
+        root = root.__cause__
+    lines = str(root).strip().splitlines() or [""]
+    return f"{type(root).__name__}: {lines[0]}"
+
+
 def _choice(group: str, cfg: DictConfig) -> str | None:
     """The config option a job ran with (``unet_imagenet``), falling back to the registry name (``unet``)."""
     try:
@@ -107,8 +117,7 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
         with boundary:
             result = task(cfg)
     except Exception as e:
-        lines = str(e).strip().splitlines() or [""]
-        error = f"{type(e).__name__}: {lines[0]}"
+        error = describe_error(e)
         if boundary.failed_ranks:
             # Rank 0's own error is then only the echo (e.g. "connection closed by peer"); name the cause.
             child, code = boundary.failed_ranks[0]
