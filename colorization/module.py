@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
-from colorization.color import normalized_to_lab8, normalized_to_rgb
+from colorization.color import AB_SCALE, normalized_to_lab8
 from colorization.data.device_transforms import prepare_batch
 from colorization.losses import create_loss
 from colorization.metrics import ColorizationMetrics
@@ -260,10 +260,16 @@ class ColorizationModule(L.LightningModule):
         self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True)
 
     def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """RGB uint8 ``[B,3,H,W]``: the true L with the predicted ab."""
-        L_ = self.unpack(batch)[0]
-        ab = self.colorize_normalized(L_)
-        return (normalized_to_rgb(L_, ab) * 255.0).round().to(torch.uint8)
+        """RGB uint8 ``[B,3,H,W]``: the true L with the predicted ab.
+
+        Out-of-gamut colours are pulled towards the gray of the same lightness (as ``colorize`` does) rather
+        than clipped per channel, so the picture keeps the input's lightness.
+        """
+        from colorization.image_io import lab_to_srgb
+
+        L_ = self.unpack(batch)[0].float()
+        ab = self.colorize_normalized(L_).float()
+        return lab_to_srgb((L_ + 1.0) * 50.0, ab * AB_SCALE)
 
     def predict_lab8(self, L_: torch.Tensor) -> torch.Tensor:
         """``L [B,1,H,W]`` in [-1,1] -> uint8 LAB ``[B,3,H,W]`` with the predicted ab."""
