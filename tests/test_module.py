@@ -86,3 +86,23 @@ def test_checkpoint_holds_each_weight_once(lab8, tmp_path):
     m = _module("vanilla", "l1", lab8)
     keys = list(m.state_dict())
     assert keys and not any(k.startswith("_forward_net") for k in keys)
+
+
+def test_bf16_mixed_channels_last_and_compile_train_under_the_trainer(lab8):
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(0)
+    model = {**TINY_MODELS["unet"], "channels_last": True, "compile": True,
+             # inductor needs minutes of C++ compilation on a CPU; "eager" runs the same torch.compile path
+             "compile_backend": "eager"}
+    m = ColorizationModule(model=model, loss={"name": "l1"}, optimizer=ADAM)
+    assert m._forward_net is not m.net  # compiled wrapper in front of the same weights
+    before = [p.detach().clone() for p in m.net.parameters()]
+    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", max_steps=2, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        limit_val_batches=0)
+    trainer.fit(m, train_dataloaders=DataLoader([lab8[i] for i in range(8)], batch_size=4))
+    assert trainer.global_step == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
+    assert torch.isfinite(trainer.callback_metrics["train/loss_step"])
