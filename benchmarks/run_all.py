@@ -148,10 +148,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--train-steps", type=int, default=3)
     p.add_argument("--predict-reps", type=int, default=3)
     p.add_argument("--overhead-model", default="vanilla", choices=list(MODELS))
-    p.add_argument("--overhead-size", type=int, default=96)
+    p.add_argument("--overhead-size", type=int, default=224)
     p.add_argument("--overhead-batch", type=int, default=8)
-    p.add_argument("--overhead-steps", type=int, default=15)
-    p.add_argument("--overhead-rounds", type=int, default=4)
+    p.add_argument("--overhead-steps", type=int, default=20)
+    p.add_argument("--overhead-rounds", type=int, default=6)
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.size, args.data_batch, args.data_batches = args.n or 48, 32, 8, 3

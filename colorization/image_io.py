@@ -374,6 +374,12 @@ def save_format(fmt: str | None, path: Path) -> str:
     return fmt if fmt in Image.SAVE else "PNG"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_image(
     rgb: np.ndarray,
     path: str | os.PathLike,
@@ -401,6 +407,8 @@ def write_image(
     try:
         with os.fdopen(fd, "wb") as fh:
             img.save(fh, format=fmt, **options)
+        # mkstemp makes the file private (0600); a finished photo gets the permissions any new file would.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -94,7 +94,6 @@ class ColorizationModule(L.LightningModule):
         forward_net = torch.compile(self.net, **compile_kw) if self.compile_model else self.net
         object.__setattr__(self, "_forward_net", forward_net)
 
-        self.train_loss = MeanMetric()
         self.val_loss = MeanMetric()
         self.val_metrics = ColorizationMetrics()
         self.test_metrics = ColorizationMetrics()
@@ -161,8 +160,8 @@ class ColorizationModule(L.LightningModule):
         if self.is_gan:
             return self._gan_training_step(batch)
         loss, _ = self._step(batch)
-        self.train_loss(loss.detach())
-        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        # A plain tensor: Lightning keeps the epoch mean itself, without a metric object's per-step bookkeeping.
+        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
         return loss
 
     def _gan_training_step(self, batch: Any) -> torch.Tensor:
@@ -280,7 +279,9 @@ class ColorizationModule(L.LightningModule):
         hp = self.hparams
         if hp.optimizer is None:
             raise ValueError("ColorizationModule needs an optimizer config (conf/optimizer/...)")
-        encoder_params = list(getattr(self.net, "encoder_parameters", lambda: [])())
+        # A separate encoder group only when it gets its own learning rate (one group is one optimizer loop).
+        split = hp.encoder_lr_mult != 1.0
+        encoder_params = list(getattr(self.net, "encoder_parameters", lambda: [])()) if split else []
         encoder_ids = {id(p) for p in encoder_params}
         rest = [p for p in self.net.parameters() if id(p) not in encoder_ids]
         base_lr = hp.optimizer.get("lr", 1e-3)

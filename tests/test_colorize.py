@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import lightning as L
@@ -259,6 +260,15 @@ def test_write_is_atomic(tmp_path):
     with pytest.raises((OSError, ValueError, KeyError)):
         write_image(np.zeros((4, 4, 3), np.uint8), target, "NOT-A-FORMAT")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_image(np.zeros((4, 4, 3), np.uint8), tmp_path / "x.png", "PNG")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not the temp file's private 0600
 
 
 # ---------------------------------------------------------------------------------------------- API
