@@ -47,8 +47,9 @@ from colorization.image_io import (
     upsample_rows,
     write_image,
 )
+from colorization.trained import load_trained, offline_model_hparams, read_checkpoint
 
-__all__ = ["Colorizer", "colorize", "load_colorizer", "load_colorization_module", "main"]
+__all__ = ["Colorizer", "colorize", "load_colorizer", "load_colorization_module", "main", "offline_model_hparams"]
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
@@ -67,19 +68,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def offline_model_hparams(model_hparams: dict[str, Any]) -> dict[str, Any]:
-    """Model hyper-parameters for inference: no weight download or file (the checkpoint holds every weight),
-    and no ``torch.compile`` (its start-up cost outweighs a few photos)."""
-    model = dict(model_hparams)
-    if "pretrained" in model:
-        model["pretrained"] = False
-    if "weights" in model:
-        model["weights"] = None
-    if "compile" in model:
-        model["compile"] = False
-    return model
-
-
 def load_colorization_module(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"):
     """A :class:`~colorization.module.ColorizationModule` from any ``train.py`` checkpoint, in eval mode.
 
@@ -88,20 +76,11 @@ def load_colorization_module(ckpt_path: str | os.PathLike, map_location: str | t
     """
     from colorization.module import ColorizationModule
 
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path train.py printed")
-    try:
-        # mmap: only the hyper-parameters are read here; Lightning reads the weights below.
-        ckpt = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means "not a checkpoint" to the user
-        raise ValueError(f"{path} is not a PyTorch checkpoint ({e.__class__.__name__}: {e})") from e
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise ValueError(f"{path} is not a train.py checkpoint (it lacks 'state_dict' or 'hyper_parameters')")
+    ckpt = read_checkpoint(ckpt_path)
     model = offline_model_hparams(ckpt["hyper_parameters"]["model"])
     del ckpt
     module = ColorizationModule.load_from_checkpoint(
-        path, map_location="cpu", weights_only=False, model=model
+        ckpt_path, map_location="cpu", weights_only=False, model=model
     )
     return module.to(map_location).eval()
 
@@ -180,7 +159,8 @@ def load_colorizer(
 ) -> Colorizer:
     """A :class:`Colorizer` from a ``train.py`` checkpoint (no config, no network needed)."""
     dev = resolve_device(device)
-    return Colorizer(load_colorization_module(ckpt_path, map_location=dev), dev, size, batch_size, chunk_rows)
+    # Network + decode only (no Lightning import: seconds saved per process).
+    return Colorizer(load_trained(ckpt_path, map_location=dev), dev, size, batch_size, chunk_rows)
 
 
 def _as_colorizer(model: Colorizer | torch.nn.Module | str | os.PathLike, size: int | None) -> Colorizer:

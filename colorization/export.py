@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from colorization.colorize import load_colorization_module
+from colorization.trained import load_trained
 
 __all__ = ["ColorizerGraph", "export", "main", "reference_inputs", "verify_onnx"]
 
@@ -82,7 +82,7 @@ def export(
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt != "pt2" and example_size % multiple == 0:
         example_size += 1  # see the module docstring: the traced example must need padding
-    graph = ColorizerGraph(load_colorization_module(ckpt_path)).eval()
+    graph = ColorizerGraph(load_trained(ckpt_path)).eval()
     example = torch.zeros(1, 1, example_size, example_size)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +124,7 @@ def verify_onnx(onnx_path: str | os.PathLike, module: nn.Module, inputs: torch.T
 
 
 def _verify(out: Path, fmt: str, ckpt: str, size: int) -> float:
-    module = load_colorization_module(ckpt)
+    module = load_trained(ckpt)
     inputs = reference_inputs(size)
     if fmt == "onnx":
         return verify_onnx(out, module, inputs)

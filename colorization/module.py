@@ -24,6 +24,7 @@ from colorization.data.device_transforms import prepare_batch
 from colorization.losses import create_loss
 from colorization.metrics import ColorizationMetrics
 from colorization.models import create_model, set_encoder_frozen
+from colorization.trained import split_model_config
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,10 @@ class ColorizationModule(L.LightningModule):
                 "encoder_lr_mult": encoder_lr_mult,
             }
         )
-        model_kw = dict(_plain(model))
-        self.model_name = model_kw.pop("name")
-        self.compile_model = bool(model_kw.pop("compile", False))
-        compile_kw = {"backend": model_kw.pop("compile_backend", "inductor"),
-                      "mode": model_kw.pop("compile_mode", None)}
-        self.channels_last = bool(model_kw.pop("channels_last", False))
-        model_kw.pop("width", None)  # a config-level knob, already expanded into the widths it sets
+        self.model_name, run, model_kw = split_model_config(_plain(model))
+        self.compile_model = bool(run.get("compile", False))
+        compile_kw = {"backend": run.get("compile_backend", "inductor"), "mode": run.get("compile_mode")}
+        self.channels_last = bool(run.get("channels_last", False))
         loss_kw = dict(_plain(loss))
         self.loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
         self.net = create_model(self.model_name, out_channels=self.loss_fn.out_channels, **model_kw)

@@ -70,14 +70,14 @@ def _test_images(job_dir: Path, n: int) -> torch.Tensor:
 @torch.no_grad()
 def comparison_grid(rows: list[dict[str, Any]], sweep_dir: Path, n_images: int = 6, scale: int = 2) -> Image.Image:
     """Rows of test images; columns gray | one per ok job (its best checkpoint) | truth, with a header."""
-    from colorization.colorize import load_colorization_module
+    from colorization.trained import load_trained
 
     ok = [r for r in rows if r["status"] == "ok" and r.get("best_ckpt")]
     lab8 = _test_images(sweep_dir / ok[0]["job"], n_images)
     L_, ab_true = lab8_to_normalized(lab8)
     columns = [("gray", normalized_to_rgb(L_, torch.zeros_like(ab_true)))]
     for r in ok:
-        module = load_colorization_module(r["best_ckpt"])
+        module = load_trained(r["best_ckpt"])
         columns.append((f"{r['model']}\n{r['loss']}", normalized_to_rgb(L_, module.colorize_normalized(L_))))
     columns.append(("truth", normalized_to_rgb(L_, ab_true)))
 
