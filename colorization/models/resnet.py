@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from .blocks import EncoderDecoder
 from .encoders import create_encoder
@@ -45,36 +46,11 @@ class ResNetColorizer(EncoderDecoder):
 
 
 @register_model("resnet")
-def resnet(
-    out_channels: int,
-    encoder: str = "resnet34",
-    pretrained: bool = False,
-    weights: str | None = None,
-    decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
-    attention: str | None = None,
-    decoder_convs: int = 2,
-    head_kernel_size: int = 1,
-    pad_mode: str = "replicate",
-    hub_timeout_s: float = 2.0,
-    encoder_kwargs: dict | None = None,
-) -> ResNetColorizer:
+def resnet(out_channels: int, **kwargs: Any) -> ResNetColorizer:
     """timm encoder + no-skip upsampling decoder. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
 
     `encoder`: any timm name; `pretrained`: timm hub weights (online only); `weights`: a local state-dict file
     or 'efficientnet_lite0_package' (with encoder='tf_efficientnet_lite0'). Fewer `decoder_channels` than
     log2(encoder stride) end the decoder early and upsample the head's output bilinearly (cheaper).
     """
-    return ResNetColorizer(
-        out_channels,
-        encoder,
-        pretrained,
-        weights,
-        decoder_channels,
-        attention,
-        decoder_convs,
-        head_kernel_size,
-        pad_mode,
-        hub_timeout_s,
-        encoder_kwargs,
-        use_skips=False,
-    )
+    return ResNetColorizer(out_channels, **kwargs)

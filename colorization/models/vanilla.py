@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,18 +80,10 @@ class VanillaCNN(EncoderDecoder):
 
 
 @register_model("vanilla")
-def vanilla(
-    out_channels: int,
-    widths: Sequence[int] = (32, 64, 128, 256),
-    convs_per_stage: int = 1,
-    decoder_convs: int = 1,
-    output_stride: int = 4,
-    head_kernel_size: int = 1,
-    pad_mode: str = "replicate",
-) -> VanillaCNN:
+def vanilla(out_channels: int, **kwargs: Any) -> VanillaCNN:
     """Plain CNN baseline. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
 
     `widths`: channels per downsampling stage (stride 2**len(widths)); `convs_per_stage` / `decoder_convs`:
     conv-BN-ReLU layers per encoder stage / decoder block; `output_stride`: resolution of the head (1 = full).
     """
-    return VanillaCNN(out_channels, widths, convs_per_stage, decoder_convs, output_stride, head_kernel_size, pad_mode)
+    return VanillaCNN(out_channels, **kwargs)
