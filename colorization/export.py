@@ -29,23 +29,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from colorization.trained import load_trained
+from colorization.trained import TrainedColorizer, load_trained
 
 __all__ = ["ColorizerGraph", "export", "main", "reference_inputs", "verify_onnx"]
 
 FORMATS = ("onnx", "torchscript", "pt2")
 
 
-class ColorizerGraph(nn.Module):
-    """Network + the loss's decode: ``L [B,1,H,W]`` in [-1,1] -> ``ab [B,2,H,W]`` normalised."""
+class ColorizerGraph(TrainedColorizer):
+    """What gets exported, built from anything with ``net`` and ``loss_fn`` (a trained module):
+    ``L [B,1,H,W]`` in [-1,1] -> ``ab [B,2,H,W]`` normalised."""
 
     def __init__(self, module: nn.Module) -> None:
-        super().__init__()
-        self.net = module.net
-        self.loss_fn = module.loss_fn
-
-    def forward(self, L: torch.Tensor) -> torch.Tensor:  # noqa: N803 - L is the LAB channel's name
-        return self.loss_fn.decode(self.net(L).float())
+        super().__init__(module.net, module.loss_fn)
 
 
 def reference_inputs(size: int = 64, count: int = 2, multiple: int = 32) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
-from colorization.color import AB_SCALE, normalized_to_lab8
+from colorization.color import AB_SCALE
 from colorization.data.device_transforms import prepare_batch
 from colorization.losses import create_loss
 from colorization.metrics import ColorizationMetrics
@@ -267,10 +267,6 @@ class ColorizationModule(L.LightningModule):
         L_ = self.unpack(batch)[0].float()
         ab = self.colorize_normalized(L_).float()
         return lab_to_srgb((L_ + 1.0) * 50.0, ab * AB_SCALE)
-
-    def predict_lab8(self, L_: torch.Tensor) -> torch.Tensor:
-        """``L [B,1,H,W]`` in [-1,1] -> uint8 LAB ``[B,3,H,W]`` with the predicted ab."""
-        return normalized_to_lab8(L_, self.colorize_normalized(L_))
 
     # ------------------------------------------------------------------ optimisation
     def configure_optimizers(self) -> Any:
