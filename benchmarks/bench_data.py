@@ -27,8 +27,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from colorization.data.augment import BatchAugment, prepare_batch
 from colorization.data.datamodule import pass_batch
-from colorization.data.device_transforms import BatchAugment, prepare_batch
 from colorization.data.kaggle import GRAY_FILE, KaggleLabDataset
 
 

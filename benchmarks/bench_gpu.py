@@ -39,13 +39,13 @@ from bench_data import write_synthetic  # noqa: E402
 from bench_train import MODELS, OPTIMIZER, InMemoryBatches, make_batches  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from colorization.data.augment import BatchAugment, prepare_batch  # noqa: E402
 from colorization.data.datamodule import ColorizationDataModule  # noqa: E402
-from colorization.data.device_transforms import BatchAugment, prepare_batch  # noqa: E402
 from colorization.data.kaggle import KaggleLabDataset  # noqa: E402
 from colorization.data.on_device import DeviceBatchLoader, load_to_device  # noqa: E402
 from colorization.losses import create_loss  # noqa: E402
 from colorization.models import create_model  # noqa: E402
-from colorization.module import ColorizationModule  # noqa: E402
+from colorization.training.module import ColorizationModule  # noqa: E402
 
 # Dense bf16 tensor-core peaks in TFLOP/s (vendor datasheets, without sparsity). First match wins, so the
 # specific names come before "H100". The issue's ~790 is below the H100 SXM figure used here; --peak-tflops

@@ -26,8 +26,8 @@ import colorization  # noqa: F401 - sets OMP_WAIT_POLICY before torch loads Open
 import lightning as L
 import torch
 
-from colorization.data.device_transforms import prepare_batch
-from colorization.module import ColorizationModule
+from colorization.data.augment import prepare_batch
+from colorization.training.module import ColorizationModule
 
 OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 # The three registry models as conf/model/*.yaml builds them (width 32 / 16 pyramids).

@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from bench_data import measure_loader, warm_page_cache, write_synthetic  # noqa: E402
 from bench_train import MODELS, framework_overhead, predict_images_per_s, train_images_per_s  # noqa: E402
 
-from colorization.data.device_transforms import BatchAugment  # noqa: E402
+from colorization.data.augment import BatchAugment  # noqa: E402
 
 GOALS = {"framework_overhead_ratio": 1.03, "data_headroom_ratio": 20.0, "loader_images_per_s": 5000.0}
 

@@ -13,12 +13,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __version__ = "0.1.0"
 
 
+_LAZY = {"colorize": "colorization.inference.colorizer", "load_colorizer": "colorization.inference.colorizer",
+         "Colorizer": "colorization.inference.colorizer"}
+
+
 def __getattr__(name: str):
-    # Lazy, so `import colorization` stays light. `colorization.colorize` is also the submodule's name; that
-    # module is callable (it forwards to colorize()), so colorization.colorize(image, model) always works.
-    if name in ("colorize", "load_colorizer", "Colorizer"):
+    # Lazy, so `import colorization` stays light (no torch until a name is used).
+    if name in _LAZY:
         import importlib
 
-        module = importlib.import_module("colorization.colorize")
-        return module if name == "colorize" else getattr(module, name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

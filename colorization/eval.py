@@ -26,13 +26,12 @@ from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from colorization.color import AB_SCALE, lab8_to_normalized, rgb_to_lab8
-from colorization.colorize import Colorizer, load_colorizer
+from colorization.config import instantiate_dict  # importing it registers the config resolvers
 from colorization.data.folder import load_rgb, scan_images
+from colorization.inference.colorizer import Colorizer, load_colorizer
 from colorization.metrics import ColorizationMetrics
-from colorization.module import ColorizationModule
-from colorization.utils import resolvers  # noqa: F401 - registers the config resolvers
-from colorization.utils.instantiate import instantiate_dict
-from colorization.utils.job import run_job, write_json
+from colorization.runs.job import run_job, write_json
+from colorization.training.module import ColorizationModule
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,7 @@ def load_module(ckpt_path: str | Path, map_location: str | torch.device = "cpu")
 
     Pretrained-weight options are switched off on the way in: the checkpoint holds the weights already.
     """
-    from colorization.colorize import load_colorization_module
+    from colorization.inference.colorizer import load_colorization_module
 
     return load_colorization_module(ckpt_path, map_location=map_location)
 

@@ -23,7 +23,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from colorization.color import AB_SCALE, normalized_to_rgb
+from colorization.color import AB_SCALE, render_normalized
 
 __all__ = [
     "METRIC_KEYS",
@@ -94,8 +94,8 @@ def image_metrics(
 ) -> dict[str, torch.Tensor]:
     """Per-image ``psnr, ssim, cf, cf_true, auc`` (each ``[B]``, float32) of a prediction vs the truth."""
     with torch.no_grad(), torch.autocast(L.device.type, enabled=False):
-        rgb_true = normalized_to_rgb(L.float(), ab_true.float())
-        rgb_pred = normalized_to_rgb(L.float(), ab_pred.float())
+        rgb_true = render_normalized(L, ab_true, dtype=torch.float32)
+        rgb_pred = render_normalized(L, ab_pred, dtype=torch.float32)
         return {
             "psnr": psnr(rgb_pred, rgb_true, max_psnr),
             "ssim": ssim(rgb_pred, rgb_true, ssim_kernel_size, ssim_sigma),

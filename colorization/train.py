@@ -15,10 +15,9 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
 
-from colorization.utils import resolvers  # noqa: F401 - registers the config resolvers
-from colorization.utils.instantiate import instantiate_dict
-from colorization.utils.job import run_job, write_json
-from colorization.utils.report import final_metrics, log_config, log_test_table, print_locations
+from colorization.config import instantiate_dict  # importing it registers the config resolvers
+from colorization.runs.job import run_job, write_json
+from colorization.runs.run_report import final_metrics, log_config, log_test_table, print_locations
 
 log = logging.getLogger(__name__)
 

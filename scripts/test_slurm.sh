@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make test-slurm`: start a real single-node SLURM on localhost (Debian's slurmctld, slurmd, slurm-client,
-# munge), run tests/slurm (a 2-job sweep with 2 DDP tasks per job through hydra/launcher=slurm, on the CPU),
+# munge), run tests/e2e/slurm (a 2-job sweep with 2 DDP tasks per job through hydra/launcher=slurm, on the CPU),
 # then stop every daemon it started, by PID, and delete its temp dir. Needs root (and apt if SLURM is missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,17 +20,17 @@ fi
 dir=$(mktemp -d /tmp/colorization-slurm.XXXXXX)
 status=1
 cleanup() {
-  tests/slurm/cluster.sh stop "$dir" || true
+  tests/e2e/slurm/cluster.sh stop "$dir" || true
   if [[ $status != 0 ]]; then tail -n 30 "$dir"/*.log >&2 2>/dev/null || true; fi
   rm -rf "$dir"
 }
 trap cleanup EXIT
 
-SLURM_CONF=$(tests/slurm/cluster.sh start "$dir")
-# The sacct shim first on PATH: there is no accounting database (see tests/slurm/bin/sacct).
-export SLURM_CONF PATH="$PWD/tests/slurm/bin:$PATH" COLORIZATION_TEST_SLURM=1 HF_HUB_OFFLINE=1 WANDB_MODE=offline
+SLURM_CONF=$(tests/e2e/slurm/cluster.sh start "$dir")
+# The sacct shim first on PATH: there is no accounting database (see tests/e2e/slurm/bin/sacct).
+export SLURM_CONF PATH="$PWD/tests/e2e/slurm/bin:$PATH" COLORIZATION_TEST_SLURM=1 HF_HUB_OFFLINE=1 WANDB_MODE=offline
 set +e
-"$PY" -m pytest -q -p no:cacheprovider tests/slurm "$@"
+"$PY" -m pytest -q -p no:cacheprovider tests/e2e/slurm "$@"
 status=$?
 set -e
 exit $status

@@ -2,7 +2,7 @@
 
 Every source yields uint8 ``[3, H, W]`` (L8, a8, b8): the Kaggle arrays (:class:`KaggleLabDataset`), any folder
 of photos (:class:`ImageFolderLab`) and the built-in sample set (:func:`build_sample_set`, stored in the Kaggle
-layout). Floats only appear on the device, in :func:`colorization.data.device_transforms.prepare_batch`.
+layout). Floats only appear on the device, in :func:`colorization.data.augment.prepare_batch`.
 
 Names are imported lazily, so a DataLoader worker or a script that only reads arrays does not pay for
 importing Lightning and kornia.
@@ -14,8 +14,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "BatchAugment": "device_transforms",
-    "prepare_batch": "device_transforms",
+    "BatchAugment": "augment",
+    "prepare_batch": "augment",
     "ColorizationDataModule": "datamodule",
     "ImageFolderLab": "folder",
     "load_rgb": "folder",
@@ -40,8 +40,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from colorization.data.augment import BatchAugment, prepare_batch
     from colorization.data.datamodule import ColorizationDataModule
-    from colorization.data.device_transforms import BatchAugment, prepare_batch
     from colorization.data.folder import ImageFolderLab, load_rgb, scan_images
     from colorization.data.kaggle import DatasetError, KaggleLabDataset, write_kaggle_layout
     from colorization.data.sample import build_sample_set

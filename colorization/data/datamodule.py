@@ -2,7 +2,7 @@
 
 Batches leave the DataLoader as uint8 ``[B, 3, H, W]`` on the CPU. Once on the device,
 :meth:`ColorizationDataModule.on_after_batch_transfer` turns them into ``(L, ab)`` floats with
-:func:`colorization.data.device_transforms.prepare_batch`, augmenting training batches with
+:func:`colorization.data.augment.prepare_batch`, augmenting training batches with
 :meth:`ColorizationDataModule.make_batch_augment`.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from colorization.data.device_transforms import BatchAugment, prepare_batch
+from colorization.data.augment import BatchAugment, prepare_batch
 from colorization.data.folder import ImageFolderLab, scan_images
 from colorization.data.kaggle import DatasetError, KaggleLabDataset
 from colorization.data.on_device import DeviceBatchLoader, load_to_device

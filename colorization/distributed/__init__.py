@@ -3,7 +3,7 @@
 - :class:`JobDDPStrategy` (``trainer.strategy`` in ``conf/trainer/ddp*.yaml``) is Lightning's ``DDPStrategy`` whose
   launcher re-launches every child as a *single run of the current job* (:mod:`.command`), watched by a stoppable
   :class:`ChildWatchdog` instead of Lightning's observer, with children that die with their parent.
-- :func:`job_boundary` (used by :func:`colorization.utils.job.run_job`) restores the environment, destroys the
+- :func:`job_boundary` (used by :func:`colorization.runs.job.run_job`) restores the environment, destroys the
   process group and reaps the children after every job, pass or fail.
 """
 

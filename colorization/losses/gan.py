@@ -1,7 +1,7 @@
 """``gan``: pix2pix's conditional GAN loss, a PatchGAN discriminator on ``cat(L, ab)`` plus lambda * L1 on ab.
 
 The loss owns its discriminator (a submodule, so it is saved in every checkpoint) and the discriminator's
-optimizer settings; :class:`~colorization.module.ColorizationModule` sees ``is_gan`` and trains with manual
+optimizer settings; :class:`~colorization.training.module.ColorizationModule` sees ``is_gan`` and trains with manual
 optimization: one discriminator step, then one generator step per batch (as pix2pix does).
 
 Units: pix2pix's images live in [-1, 1], and so do ours (L in [-1,1], ab = ab*/128 in about [-1,1]), so its
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from colorization.losses.registry import ColorizationLoss, register_loss
-from colorization.models.patchgan import PatchDiscriminator
+from colorization.training.discriminator import PatchDiscriminator
 
 __all__ = ["GANLoss"]
 
@@ -35,7 +35,7 @@ class GANLoss(ColorizationLoss):
     Args:
         lambda_l1: weight of the L1 term in the generator's loss (100 in pix2pix).
         gan_mode: ``vanilla`` (BCE with logits, pix2pix) or ``lsgan`` (least squares on the raw scores).
-        discriminator: :class:`~colorization.models.patchgan.PatchDiscriminator` kwargs (``base_channels``,
+        discriminator: :class:`~colorization.training.discriminator.PatchDiscriminator` kwargs (``base_channels``,
             ``n_layers``, ``norm``, ``negative_slope``, ``kernel_size``); ``in_channels`` is always 3.
         d_lr, d_betas, d_weight_decay: the discriminator's Adam (pix2pix: 2e-4, (0.5, 0.999), 0).
         d_loss_weight: the discriminator's loss is this times (real + fake) terms (0.5 in pix2pix: it slows

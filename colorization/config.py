@@ -1,0 +1,74 @@
+"""Config plumbing for the Hydra entry points: the resolvers the configs use, and building callback/logger lists.
+
+Resolvers are registered on import (before Hydra composes): ``colorization.pid``, ``colorization.sweep_group``
+and ``colorization.pyramid``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _pid() -> int:
+    # Cached per process by OmegaConf: every interpolation in one run sees the same value.
+    return os.getpid()
+
+
+def _sweep_group(default: str) -> str:
+    """The W&B group of a run: the sweep's directory (date/time-pid) in a multirun, else ``default``."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        hc = HydraConfig.get()
+        if hc.mode == RunMode.MULTIRUN:
+            parts = os.path.normpath(hc.sweep.dir).split(os.sep)
+            return "sweep-" + "_".join(parts[-2:])
+    except (ValueError, ImportError):
+        pass
+    return default
+
+
+def _pyramid(base: int, n: int, descending: bool = False) -> ListConfig:
+    """Channel widths doubling per level: ``(16, 5, True) -> [256, 128, 64, 32, 16]``.
+
+    Lets one number (``model.width``) scale a whole network, so a sweep or Optuna can tune it.
+    """
+    widths = [int(base) * 2**i for i in range(int(n))]
+    # A ListConfig, not a list: OmegaConf.resolve() only accepts config nodes and primitives.
+    return OmegaConf.create(widths[::-1] if descending else widths)
+
+
+def register_resolvers() -> None:
+    """Idempotent: safe to call from every entry point."""
+    if not OmegaConf.has_resolver("colorization.pid"):
+        OmegaConf.register_new_resolver("colorization.pid", _pid, use_cache=True)
+    if not OmegaConf.has_resolver("colorization.sweep_group"):
+        OmegaConf.register_new_resolver("colorization.sweep_group", _sweep_group)
+    if not OmegaConf.has_resolver("colorization.pyramid"):
+        OmegaConf.register_new_resolver("colorization.pyramid", _pyramid)
+
+
+register_resolvers()
+
+
+
+def instantiate_dict(cfg: DictConfig | None, kind: str) -> list[Any]:
+    """Instantiate every entry of a ``{name: {_target_: ...}}`` group; ``null`` entries switch one off."""
+    if not cfg:
+        return []
+    if not isinstance(cfg, DictConfig):
+        raise TypeError(f"{kind} config must be a mapping of name -> config, got {type(cfg).__name__}")
+    out = []
+    for name, conf in cfg.items():
+        if isinstance(conf, DictConfig) and "_target_" in conf:
+            log.info("instantiating %s <%s> (%s)", kind, conf._target_, name)
+            out.append(hydra.utils.instantiate(conf))
+    return out

@@ -1,0 +1,332 @@
+"""The ``colorize`` command and API: every input mode, full resolution, lightness kept, failures reported."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from colorization.cli import main
+from colorization.color import compose_srgb8, lab_to_srgb, lightness_from_srgb8, rgb_to_lab8
+from colorization.inference.checkpoint import offline_model_hparams
+from colorization.inference.colorizer import Colorizer, colorize, load_colorizer
+from colorization.inference.image_files import write_image
+
+L_TOLERANCE = 2  # |L8(output) - L8(input)|: measured max 1 (8-bit rounding of the output's RGB)
+OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+
+
+def save_checkpoint(module: L.LightningModule, path: Path) -> Path:
+    """A checkpoint exactly as train.py writes one (Lightning format, hyper-parameters inside)."""
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", max_epochs=0)
+    trainer.strategy.connect(module)
+    trainer.save_checkpoint(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ckpt(tmp_path_factory) -> Path:
+    """A tiny vanilla model whose head is biased towards strong colours, so gamut handling is exercised."""
+    from colorization.training.module import ColorizationModule
+
+    torch.manual_seed(0)
+    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]}, loss={"name": "l1"},
+                                optimizer=OPTIMIZER)
+    with torch.no_grad():
+        module.net.head.bias.copy_(torch.tensor([0.6, -0.5]))  # a* ~ +77, b* ~ -64: out of gamut when dark
+    return save_checkpoint(module, tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
+
+
+@pytest.fixture(scope="session")
+def colorizer(ckpt) -> Colorizer:
+    return load_colorizer(ckpt, device="cpu", size=32)
+
+
+def l8(rgb: np.ndarray) -> np.ndarray:
+    """OpenCV L8 of sRGB uint8 ``[H,W,3]`` -> ``[H,W]`` int."""
+    return rgb_to_lab8(np.array(rgb.transpose(2, 0, 1)))[0].astype(int)  # a writable copy
+
+
+def assert_same_lightness(out_rgb: np.ndarray, ref_rgb: np.ndarray) -> None:
+    diff = np.abs(l8(out_rgb) - l8(ref_rgb))
+    assert diff.max() <= L_TOLERANCE, f"lightness moved by up to {diff.max()} levels"
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------- modes
+def _mode_inputs(rgb: np.ndarray, folder: Path) -> dict[str, Path]:
+    """One file per input mode, from a real photo crop of odd size."""
+    img = Image.fromarray(rgb)
+    h, w = rgb.shape[:2]
+    alpha = Image.fromarray(np.tile(np.linspace(0, 255, w, dtype=np.uint8), (h, 1)))
+    gray = img.convert("L")
+    gray16 = (np.asarray(gray).astype(np.uint16) * 257 + 100).clip(0, 65535).astype(np.uint16)
+    la, rgba = gray.copy(), img.copy()
+    la.putalpha(alpha)
+    rgba.putalpha(alpha)
+    files = {
+        "L": (gray, "gray8.png"),
+        "I;16": (Image.fromarray(gray16), "gray16.png"),
+        "LA": (la, "gray_alpha.png"),
+        "RGB": (img, "photo.jpg"),
+        "RGBA": (rgba, "photo_alpha.png"),
+        "P": (img.quantize(64), "palette.png"),
+        "CMYK": (img.convert("CMYK"), "cmyk.tif"),
+        "1": (gray.convert("1"), "bilevel.png"),
+    }
+    paths = {}
+    for mode, (image, name) in files.items():
+        image.save(folder / name)
+        paths[mode] = folder / name
+    return paths
+
+
+def _reference_rgb(path: Path) -> np.ndarray:
+    """What the input looks like as sRGB uint8, decoded independently of the code under test."""
+    with Image.open(path) as img:
+        if img.mode.startswith("I;16"):
+            g = np.round(np.asarray(img).astype(np.float64) / 257.0).astype(np.uint8)
+            return np.repeat(g[..., None], 3, axis=2)
+        return np.asarray(img.convert("RGB"))
+
+
+def test_every_input_mode_full_size_and_lightness(ckpt, real_photos, tmp_path, capsys):
+    rgb = real_photos["skimage_astronaut"][100:137, 150:195]  # 37 x 45, odd on purpose
+    src = tmp_path / "in"
+    src.mkdir()
+    paths = _mode_inputs(rgb, src)
+    for mode, path in paths.items():
+        with Image.open(path) as img:
+            assert img.mode == mode, f"test input for {mode} opened as {img.mode}"
+    out = tmp_path / "out"
+    code, err = run_cli([str(src), "--ckpt", str(ckpt), "--out", str(out), "--size", "32"], capsys)
+    assert code == 0, err
+    for mode, path in paths.items():
+        result = out / path.name
+        with Image.open(path) as before, Image.open(result) as after:
+            assert after.format == before.format, mode  # JPEG stays JPEG, PNG PNG, TIFF TIFF
+            assert after.size == before.size, mode
+            has_alpha = mode in ("LA", "RGBA")
+            assert after.mode == ("RGBA" if has_alpha else "RGB"), mode
+            out_rgb = np.asarray(after.convert("RGB"))
+            if has_alpha:
+                alpha_in, alpha_out = np.asarray(before.getchannel("A")), np.asarray(after.getchannel("A"))
+                np.testing.assert_array_equal(alpha_out, alpha_in)
+        if mode == "RGB":  # JPEG: the output is re-encoded, so compare through the codec's own error
+            assert np.abs(l8(out_rgb) - l8(_reference_rgb(path))).mean() < 1.5
+        else:
+            assert_same_lightness(out_rgb, _reference_rgb(path))
+        if mode != "1":  # pure black and white have no colours
+            assert np.ptp(out_rgb.astype(int), axis=2).max() > 20, f"{mode}: no colour was added"
+
+
+def test_exif_orientation_is_applied(ckpt, colorizer, real_photos, tmp_path, capsys):
+    rgb = real_photos["skimage_chelsea"][:24, :40]
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise when displayed
+    path = tmp_path / "rotated.jpg"
+    Image.fromarray(rgb).save(path, exif=exif.tobytes(), quality=95)
+    upright = ImageOps.exif_transpose(Image.open(path))
+    direct = colorize(Image.open(path), colorizer)
+    assert direct.size == upright.size == (24, 40)  # width and height swapped
+    np.testing.assert_array_equal(np.asarray(direct), np.asarray(colorize(upright, colorizer)))
+    out = tmp_path / "out"
+    code, err = run_cli([str(path), "--ckpt", str(ckpt), "--out", str(out), "--size", "32"], capsys)
+    assert code == 0, err
+    with Image.open(out / "rotated.jpg") as written:
+        assert written.size == (24, 40)
+        assert written.getexif().get(0x0112, 1) == 1  # not rotated a second time by viewers
+
+
+@pytest.mark.parametrize("size", [(1, 1), (3, 1000), (401, 299)])
+def test_odd_sizes_keep_size_and_lightness(colorizer, real_photos, size):
+    h, w = size
+    photo = real_photos["sklearn_china"]
+    img = Image.fromarray(photo).resize((w, h), Image.BILINEAR).convert("L")
+    out = colorize(img, colorizer)
+    assert out.size == img.size and out.mode == "RGB"
+    assert_same_lightness(np.asarray(out), np.asarray(img.convert("RGB")))
+
+
+def test_lightness_kept_where_plain_clipping_would_move_it():
+    """Out-of-gamut ab (very saturated, dark and bright pixels): L* survives, unlike with plain clipping."""
+    lum = torch.linspace(0, 100, 64).repeat(8, 1)[None]  # [1,8,64]
+    ab = torch.tensor([90.0, -100.0]).view(2, 1, 1).expand(2, 4, 4)
+    rgb = compose_srgb8(lum, ab).numpy()
+    back = lightness_from_srgb8(rgb)
+    assert (back - lum).abs().max() < 0.5  # within one 8-bit level of L* (100/255)
+
+
+def test_lab_to_srgb_float_and_uint8_agree():
+    lum = torch.rand(1, 1, 16, 16) * 100
+    ab = torch.randn(1, 2, 16, 16) * 30
+    as_float = lab_to_srgb(lum, ab, dtype=torch.float32)
+    as_uint8 = lab_to_srgb(lum, ab)
+    assert (as_float * 255 - as_uint8.float()).abs().max() <= 0.51
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def test_corrupt_files_reported_others_written(ckpt, real_photos, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(real_photos["skimage_coffee"][:40, :48]).save(src / "good.png")
+    (src / "garbage.jpg").write_bytes(b"this is not a jpeg at all")
+    buf = io.BytesIO()
+    Image.fromarray(real_photos["skimage_coffee"][:64, :64]).save(buf, format="PNG")
+    (src / "truncated.png").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    out = tmp_path / "out"
+    code, err = run_cli([str(src), str(notes), str(tmp_path / "missing.png"), "--ckpt", str(ckpt),
+                         "--out", str(out), "--size", "32"], capsys)
+    assert code == 1
+    for bad in ("garbage.jpg", "truncated.png", "notes.txt", "missing.png"):
+        assert bad in err, err
+    assert sorted(p.name for p in out.iterdir()) == ["good.png"]  # no half-written or temporary files
+    with Image.open(out / "good.png") as img:
+        assert img.size == (48, 40)
+
+
+def test_never_overwrites_inputs(ckpt, real_photos, tmp_path, capsys):
+    src = tmp_path / "photos"
+    src.mkdir()
+    path = src / "a.png"
+    Image.fromarray(real_photos["skimage_coffee"][:32, :32]).convert("L").save(path)
+    before = path.read_bytes()
+    code, err = run_cli([str(src), "--ckpt", str(ckpt), "--out", str(src)], capsys)
+    assert code != 0 and "refusing" in err and "a.png" in err
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in src.iterdir()) == ["a.png"]
+
+
+def test_compare_batches_and_folders(ckpt, real_photos, tmp_path, capsys):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    crops = [real_photos[n][:48, :40] for n in ("skimage_astronaut", "skimage_chelsea", "sklearn_china")]
+    names = ["a.png", "b.jpg", "sub/c.png"]
+    for crop, name in zip(crops, names, strict=True):
+        Image.fromarray(crop).convert("L").save(src / name)
+    outs = {}
+    for batch in ("1", "3"):
+        out = tmp_path / f"out{batch}"
+        code, err = run_cli([str(src), "--ckpt", str(ckpt), "--out", str(out), "--batch", batch, "--compare",
+                             "--size", "32"], capsys)
+        assert code == 0, err
+        outs[batch] = out
+    for name in names:
+        one, three = (np.asarray(Image.open(outs[b] / name)).astype(int) for b in ("1", "3"))
+        assert np.abs(one - three).max() <= 1  # batching does not change the result
+    stem = Path(names[0]).stem
+    pair = np.asarray(Image.open(outs["3"] / f"{stem}_compare.png"))
+    single = np.asarray(Image.open(outs["3"] / names[0]))
+    assert pair.shape == (48, 80, 3)
+    np.testing.assert_array_equal(pair[:, 40:], single)
+    left = pair[:, :40].astype(int)
+    assert np.ptp(left, axis=2).max() <= 1  # the left half is gray
+    assert_same_lightness(pair[:, :40], np.asarray(Image.open(src / names[0]).convert("RGB")))
+
+
+def test_glob_input_and_jpeg_quality(ckpt, real_photos, tmp_path, capsys):
+    for i in range(2):
+        crop = real_photos["skimage_chelsea"][i * 10 : i * 10 + 40, :40]
+        Image.fromarray(crop).save(tmp_path / f"p{i}.jpg")
+    out = tmp_path / "out"
+    args = [str(tmp_path / "*.jpg"), "--ckpt", str(ckpt), "--out", str(out), "--size", "32"]
+    code, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["p0.jpg", "p1.jpg"]
+    assert Image.open(out / "p0.jpg").format == "JPEG"
+
+
+def test_missing_checkpoint_is_one_sentence(real_photos, tmp_path, capsys):
+    path = tmp_path / "a.png"
+    Image.fromarray(real_photos["skimage_coffee"][:8, :8]).save(path)
+    args = [str(path), "--ckpt", str(tmp_path / "nope.ckpt"), "--out", str(tmp_path / "o")]
+    code, err = run_cli(args, capsys)
+    assert code == 2 and "nope.ckpt" in err and "Traceback" not in err
+
+
+def test_write_is_atomic(tmp_path):
+    target = tmp_path / "x.jpg"
+    with pytest.raises((OSError, ValueError, KeyError)):
+        write_image(np.zeros((4, 4, 3), np.uint8), target, "NOT-A-FORMAT")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_file_has_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = write_image(np.zeros((4, 4, 3), np.uint8), tmp_path / "x.png", "PNG")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644  # not the temp file's private 0600
+
+
+# ---------------------------------------------------------------------------------------------- API
+def test_api_returns_the_same_kind(colorizer, real_photos):
+    rgb = real_photos["skimage_astronaut"][:33, :47]
+    gray = np.array(Image.fromarray(rgb).convert("L"))  # writable, as torch.from_numpy wants
+    via_pil = np.asarray(colorize(Image.fromarray(gray), colorizer))
+
+    out = colorize(gray, colorizer)
+    assert isinstance(out, np.ndarray) and out.shape == (33, 47, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, via_pil)
+    out = colorize(np.repeat(gray[..., None], 3, axis=2), colorizer)
+    np.testing.assert_array_equal(out, via_pil)  # a gray RGB photo is the same photo
+    out = colorize(gray.astype(np.float32) / 255.0, colorizer)
+    assert out.dtype == np.float32 and out.shape == (33, 47, 3)
+    assert np.abs(out * 255.0 - via_pil).max() <= 1.01
+
+    t = colorize(torch.from_numpy(gray)[None], colorizer)
+    assert t.shape == (3, 33, 47) and t.dtype == torch.uint8
+    np.testing.assert_array_equal(t.permute(1, 2, 0).numpy(), via_pil)
+    t = colorize(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0, colorizer)
+    assert t.shape == (3, 33, 47) and t.dtype == torch.float32
+    assert_same_lightness((t.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), rgb)
+    batch = colorize(torch.from_numpy(rgb).permute(2, 0, 1).expand(2, 3, 33, 47), colorizer)
+    assert batch.shape == (2, 3, 33, 47) and batch.dtype == torch.uint8
+
+    rgba = Image.fromarray(rgb).convert("RGBA")
+    rgba.putalpha(77)
+    out_img = colorize(rgba, colorizer)
+    assert out_img.mode == "RGBA" and out_img.getchannel("A").getextrema() == (77, 77)
+    assert colorizer(Image.fromarray(gray)).size == (47, 33)
+
+
+def test_api_accepts_a_module_or_path(ckpt, colorizer, real_photos):
+    import colorization
+
+    gray = np.asarray(Image.fromarray(real_photos["skimage_coffee"][:20, :30]).convert("L"))
+    want = colorize(gray, colorizer)
+    np.testing.assert_array_equal(colorize(gray, colorizer.module, size=32), want)
+    np.testing.assert_array_equal(colorize(gray, str(ckpt), size=32), want)
+    # colorization.colorize is the function (a lazy package attribute, no submodule of that name).
+    np.testing.assert_array_equal(colorization.colorize(gray, colorizer), want)
+
+
+def test_pretrained_checkpoint_loads_offline(tmp_path, monkeypatch):
+    """hparams that asked for hub weights at training time must not reach for the network when loading."""
+    from colorization.training.module import ColorizationModule
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    module = ColorizationModule(model={"name": "resnet", "encoder": "resnet18", "pretrained": False,
+                                       "decoder_channels": [32, 16, 16, 8, 8]},
+                                loss={"name": "l1"}, optimizer=OPTIMIZER)
+    module.hparams["model"]["pretrained"] = True  # as if trained from ImageNet weights
+    path = save_checkpoint(module, tmp_path / "pre.ckpt")
+    loaded = load_colorizer(path, device="cpu", size=32)
+    for k, v in module.state_dict().items():
+        torch.testing.assert_close(loaded.module.state_dict()[k], v)
+    hp = offline_model_hparams({"name": "unet", "pretrained": True, "weights": "w.pth", "compile": True})
+    assert hp == {"name": "unet", "pretrained": False, "weights": None, "compile": False}

@@ -1,0 +1,67 @@
+"""ONNX (and TorchScript) export: onnxruntime matches PyTorch on real photos at any batch and size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from colorization.color import lab8_to_normalized, rgb_to_lab8
+from colorization.inference.colorizer import load_colorization_module
+from colorization.inference.export import ColorizerGraph, export, main, verify_onnx
+
+ONNX_TOLERANCE = 1e-4  # measured: ~2e-8 (l1) and ~2e-7 (ce, softmax over 313 bins)
+OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+
+
+@pytest.fixture(scope="module", params=["l1", "ce"])
+def ckpt(request, tmp_path_factory):
+    import lightning as L
+
+    from colorization.training.module import ColorizationModule
+
+    torch.manual_seed(0)
+    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]},
+                                loss={"name": request.param}, optimizer=OPTIMIZER)
+    with torch.no_grad():  # a spread of outputs, so the comparison is not between two near-zero maps
+        module.net.head.weight.mul_(20.0)
+    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, accelerator="cpu", max_epochs=0)
+    trainer.strategy.connect(module)
+    path = tmp_path_factory.mktemp(f"export_{request.param}") / "model.ckpt"
+    trainer.save_checkpoint(path)
+    return path
+
+
+def _gray_crops(crops: np.ndarray, h: int, w: int) -> torch.Tensor:
+    """Real photo crops ``[N,h,w,3]`` uint8 -> ``L [N,1,h,w]`` in [-1,1]."""
+    lab8 = torch.from_numpy(rgb_to_lab8(np.ascontiguousarray(crops[:, :h, :w].transpose(0, 3, 1, 2))))
+    return lab8_to_normalized(lab8)[0]
+
+
+def test_onnx_matches_torch_at_any_batch_and_size(ckpt, real_crops, tmp_path):
+    out = export(ckpt, tmp_path / "model.onnx", "onnx")
+    module = load_colorization_module(ckpt)
+    for n, h, w in [(4, 64, 64), (1, 37, 50), (3, 33, 64)]:  # odd sizes need the traced padding
+        inputs = _gray_crops(real_crops[:n], h, w)
+        with torch.no_grad():
+            ab = ColorizerGraph(module).eval()(inputs)
+        assert ab.shape == (n, 2, h, w) and ab.std() > 0.02
+        err = verify_onnx(out, module, inputs)
+        assert err < ONNX_TOLERANCE, f"max |onnx - torch| = {err:.2e} at {(n, h, w)}"
+
+
+def test_exported_graph_is_network_plus_decode(ckpt, real_crops):
+    module = load_colorization_module(ckpt)
+    inputs = _gray_crops(real_crops[:2], 64, 64)
+    torch.testing.assert_close(ColorizerGraph(module).eval()(inputs), module.colorize_normalized(inputs))
+
+
+def test_cli_writes_and_verifies(ckpt, tmp_path, capsys):
+    out = tmp_path / "cli.pt2"
+    args = ["--ckpt", str(ckpt), "--format", "pt2", "--out", str(out), "--verify-size", "64"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    err = float(text.rsplit(":", 1)[1])
+    assert out.is_file() and err < ONNX_TOLERANCE
+    assert main(["--ckpt", str(tmp_path / "missing.ckpt"), "--out", str(tmp_path / "x.onnx")]) == 2

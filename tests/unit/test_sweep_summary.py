@@ -1,0 +1,99 @@
+"""The sweep summary from job status files: rows, failures, deltas against the Vanilla job of the same loss."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from colorization.runs.sweep_summary import SweepSummaryCallback, collect_rows, summarize
+
+
+def _job(sweep: Path, num: int, model: str, loss: str, psnr: float | None, status: str = "ok") -> None:
+    d = sweep / str(num)
+    d.mkdir(parents=True)
+    st = {"status": status, "model": model, "loss": loss, "overrides": [f"model={model}", f"loss={loss}"],
+          "wall_time_s": 1.5, "best_ckpt": str(d / "checkpoints/best.ckpt")}
+    if status == "ok":
+        st["metrics"] = {"test/psnr": psnr, "test/ssim": 0.9, "test/cf": 20.0, "test/dcf": 5.0, "test/auc": 0.8,
+                         "test/psnr_gray": 20.0}
+    else:
+        st["error"] = "RuntimeError: boom"
+    (d / "job_status.json").write_text(json.dumps(st))
+
+
+def test_rows_and_deltas_against_vanilla_of_same_loss(tmp_path):
+    _job(tmp_path, 0, "vanilla", "l1", 22.0)
+    _job(tmp_path, 1, "unet", "l1", 24.5)
+    _job(tmp_path, 2, "vanilla", "ce", 21.0)
+    _job(tmp_path, 3, "unet", "ce", 20.0)
+    _job(tmp_path, 10, "resnet", "mse", 23.0)  # no vanilla with mse: no delta
+    rows = collect_rows(tmp_path)
+    assert [r["job"] for r in rows] == ["0", "1", "2", "3", "10"]  # numeric order, not "10" < "2"
+    by_job = {r["job"]: r for r in rows}
+    assert by_job["1"]["Δpsnr_vs_vanilla"] == pytest.approx(2.5)
+    assert by_job["3"]["Δpsnr_vs_vanilla"] == pytest.approx(-1.0)
+    assert by_job["0"]["Δpsnr_vs_vanilla"] == pytest.approx(0.0)
+    assert by_job["10"]["Δpsnr_vs_vanilla"] is None
+    assert by_job["1"]["test/psnr_gray"] == 20.0
+
+
+def test_failed_job_is_a_row_and_files_are_written(tmp_path):
+    _job(tmp_path, 0, "vanilla", "l1", 22.0)
+    _job(tmp_path, 1, "unet", "l1", None, status="failed")
+    (tmp_path / "2" / ".hydra").mkdir(parents=True)  # started, never finished
+    rows = summarize(tmp_path, show=False)
+    assert [r["status"] for r in rows] == ["ok", "failed", "incomplete"]
+    assert rows[1]["error"] == "RuntimeError: boom"
+    with (tmp_path / "summary.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 3 and table[1]["status"] == "failed"
+    md = (tmp_path / "summary.md").read_text()
+    assert md.count("\n| ") == 4  # header + 3 rows
+    assert "RuntimeError: boom" in md
+
+
+def test_callback_exits_nonzero_after_writing_when_a_job_failed(tmp_path):
+    from omegaconf import OmegaConf
+
+    _job(tmp_path, 0, "vanilla", "l1", 22.0)
+    _job(tmp_path, 1, "unet", "l1", None, status="failed")
+    cfg = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path)}}})
+    with pytest.raises(SystemExit) as exc:
+        SweepSummaryCallback().on_multirun_end(cfg)
+    assert exc.value.code == 1
+    assert (tmp_path / "summary.md").exists()
+
+
+def test_error_with_brackets_does_not_break_the_printed_table(tmp_path, capsys):
+    _job(tmp_path, 0, "vanilla", "l1", 22.0)
+    _job(tmp_path, 1, "unet", "l1", None, status="failed")
+    st = tmp_path / "1" / "job_status.json"
+    st.write_text(st.read_text().replace("RuntimeError: boom", "RuntimeError: [/tmp/x] gloo [rank 1] closed"))
+    summarize(tmp_path, show=True)
+    assert "gloo" in capsys.readouterr().out
+
+
+def test_ckpt_path_last_resolves_to_the_run_dirs_last_checkpoint(tmp_path):
+    from colorization.train import resolve_ckpt_path
+
+    assert resolve_ckpt_path("last", tmp_path) is None  # nothing yet: a fresh start
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert resolve_ckpt_path("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
+    assert resolve_ckpt_path("/a/b.ckpt", tmp_path) == "/a/b.ckpt"
+    assert resolve_ckpt_path(None, tmp_path) is None
+
+
+def test_job_error_line_names_the_root_cause():
+    from colorization.runs.job import describe_error
+
+    try:
+        try:
+            raise TypeError("unet() got an unexpected keyword argument 'x'\nmore")
+        except TypeError as inner:
+            raise RuntimeError("Error in call to target 'colorization.training.module.ColorizationModule':") from inner
+    except RuntimeError as e:
+        assert describe_error(e) == "TypeError: unet() got an unexpected keyword argument 'x'"
