@@ -23,7 +23,7 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from colorization.color import AB_SCALE, render_normalized
+from colorization.color import normalized_to_ab, render_normalized
 
 __all__ = [
     "METRIC_KEYS",
@@ -76,7 +76,7 @@ def ab_auc(
     Error = Euclidean distance in ab* units (``x128``); thresholds ``0, step, ..., max_threshold``
     (Zhang 2016: 0..150). A pixel contributes the fraction of thresholds at or above its error.
     """
-    err = torch.linalg.vector_norm((ab_pred.float() - ab_true.float()) * AB_SCALE, dim=1).flatten(1)  # [B,HW]
+    err = torch.linalg.vector_norm(normalized_to_ab(ab_pred) - normalized_to_ab(ab_true), dim=1).flatten(1)  # [B,HW]
     thresholds = torch.arange(0.0, max_threshold + step / 2, step, device=err.device, dtype=err.dtype)
     below = torch.searchsorted(thresholds, err.contiguous(), right=False)  # number of thresholds < err
     return (thresholds.numel() - below).float().mean(dim=1) / thresholds.numel()

@@ -11,6 +11,7 @@ from colorization.color.compose import compose_srgb8, upsample_ab
 from colorization.color.encoding import (
     AB_SCALE,
     L8_PER_L,
+    ab8_to_ab,
     ab_to_normalized,
     lab8_to_float,
     lab8_to_lab,
@@ -34,6 +35,7 @@ from colorization.color.srgb import (
 __all__ = [
     "AB_SCALE",
     "L8_PER_L",
+    "ab8_to_ab",
     "ab_to_normalized",
     "compose_srgb8",
     "lab8_to_float",

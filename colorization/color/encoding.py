@@ -19,6 +19,7 @@ from colorization.color.buffers import FloatBufferPool
 __all__ = [
     "AB_SCALE",
     "L8_PER_L",
+    "ab8_to_ab",
     "ab_to_normalized",
     "lab8_to_float",
     "lab8_to_lab",
@@ -78,8 +79,8 @@ def lightness_to_normalized(lightness: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_to_ab(ab: torch.Tensor) -> torch.Tensor:
-    """Normalised ``ab`` (any shape) -> ``a*b*`` in [-128, 127], float32."""
-    return ab.float().mul(AB_SCALE).clamp_(-128.0, 127.0)
+    """Normalised ``ab`` (any shape) -> ``a*b*`` (``x128``; about [-128, 127], not clamped), float32."""
+    return ab.float().mul(AB_SCALE)
 
 
 def ab_to_normalized(ab_star: torch.Tensor) -> torch.Tensor:
@@ -88,8 +89,9 @@ def ab_to_normalized(ab_star: torch.Tensor) -> torch.Tensor:
 
 
 def normalized_to_lab(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """``L [B,1,H,W]``, ``ab [B,2,H,W]`` normalised -> float LAB ``[B,3,H,W]`` (``L*`` in [0,100])."""
-    return torch.cat([normalized_to_lightness(L), normalized_to_ab(ab)], dim=1)
+    """``L [B,1,H,W]``, ``ab [B,2,H,W]`` normalised -> float LAB ``[B,3,H,W]``, clamped to ``L*`` in [0,100],
+    ``a*b*`` in [-128, 127] (the range 8-bit LAB can store)."""
+    return torch.cat([normalized_to_lightness(L), normalized_to_ab(ab).clamp_(-128.0, 127.0)], dim=1)
 
 
 def normalized_to_lab8(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
@@ -99,7 +101,12 @@ def normalized_to_lab8(L: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return torch.cat([L8, ab8], dim=1).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def ab8_to_ab(ab8: torch.Tensor) -> torch.Tensor:
+    """Stored ``a8``/``b8`` bytes (any shape, uint8 or float) -> ``a*``/``b*`` in [-128, 127], float32."""
+    return ab8.float() - 128.0
+
+
 def lab8_to_lab(lab8: torch.Tensor) -> torch.Tensor:
     """OpenCV 8-bit LAB (uint8 or float) ``[..., 3, H, W]`` -> float ``L*`` in [0, 100], ``a*b*`` in [-128, 127]."""
     x = lab8.float()
-    return torch.cat([x[..., :1, :, :] / L8_PER_L, x[..., 1:, :, :] - 128.0], dim=-3)
+    return torch.cat([x[..., :1, :, :] / L8_PER_L, ab8_to_ab(x[..., 1:, :, :])], dim=-3)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from colorization.color import AB_SCALE
+from colorization.color import ab_to_normalized, normalized_to_ab
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins, candidate_table, knn_bins
 from colorization.losses.rebalance import class_weights
 from colorization.losses.registry import ColorizationLoss, register_loss
@@ -94,7 +94,7 @@ class ClassificationLoss(ColorizationLoss):
         Bins are sorted nearest first; weights are ``exp(-d²/2σ²)`` of the exact ab, normalised to sum 1.
         """
         B, _, H, W = target_ab.shape
-        ab_star = target_ab.detach().float().permute(0, 2, 3, 1).reshape(-1, 2) * AB_SCALE
+        ab_star = normalized_to_ab(target_ab.detach()).permute(0, 2, 3, 1).reshape(-1, 2)
         d2, idx = knn_bins(ab_star, self.nn_table, self.bins, k=self.k)
         z = torch.softmax(-d2 / (2.0 * self.sigma**2), dim=1)  # = normalised Gaussian, stable for far points
         return (idx.view(B, H, W, self.k).permute(0, 3, 1, 2), z.view(B, H, W, self.k).permute(0, 3, 1, 2))
@@ -119,7 +119,7 @@ class ClassificationLoss(ColorizationLoss):
         with torch.autocast(pred.device.type, enabled=False):
             q = torch.softmax(pred.float() / self.temperature, dim=1)
             ab_star = torch.einsum("bqhw,qc->bchw", q, self.bins.float())
-        return ab_star / AB_SCALE
+        return ab_to_normalized(ab_star)
 
     def extra_repr(self) -> str:
         return f"lam={self.lam}, sigma={self.sigma}, temperature={self.temperature}, k={self.k}"

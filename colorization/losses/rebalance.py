@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from colorization.color.encoding import ab8_to_ab
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins, candidate_table, knn_bins
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def ab_histogram(lab8: torch.Tensor | np.ndarray) -> torch.Tensor:
 @functools.lru_cache(maxsize=1)
 def _nearest_bin_of_ab8() -> torch.Tensor:
     """Nearest bin of every 8-bit (a8, b8) pair, int64 ``[256 * 256]`` indexed ``a8 * 256 + b8``."""
-    ab_star = torch.arange(256, dtype=torch.float32) - 128.0
+    ab_star = ab8_to_ab(torch.arange(256))
     ga, gb = torch.meshgrid(ab_star, ab_star, indexing="ij")
     _, idx = knn_bins(torch.stack([ga.reshape(-1), gb.reshape(-1)], 1), candidate_table(1), ab_bins(), k=1)
     return idx[:, 0]

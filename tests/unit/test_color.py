@@ -93,7 +93,7 @@ def test_normalisation_does_not_modify_a_float_input():
     assert torch.allclose(L, torch.full_like(L, 200 / 127.5 - 1)) and torch.allclose(ab, torch.full_like(ab, 0.5625))
 
 
-def test_normalized_to_rgb_range_shape_and_agreement(real_crops):
+def test_render_normalized_range_shape_and_agreement_with_opencv(real_crops):
     rgb8 = torch.from_numpy(real_crops).permute(0, 3, 1, 2)
     lab8 = rgb_to_lab8(rgb8)
     rgb = render_normalized(*lab8_to_normalized(lab8), dtype=torch.float32)
@@ -106,3 +106,69 @@ def test_normalized_to_rgb_range_shape_and_agreement(real_crops):
     # An out-of-range prediction is clipped, not propagated.
     wild = render_normalized(torch.full((1, 1, 2, 2), 3.0), torch.full((1, 2, 2, 2), -5.0), dtype=torch.float32)
     assert wild.min() >= 0.0 and wild.max() <= 1.0
+
+
+def test_cie_formulas_are_each_others_inverse_and_match_the_textbook():
+    from colorization.color.cie import (
+        EPS,
+        lab_f_,
+        lab_f_inverse_,
+        lightness_of_y_,
+        linear_to_srgb,
+        srgb_to_linear,
+    )
+
+    x = torch.linspace(0, 1, 10001, dtype=torch.float64)
+    torch.testing.assert_close(linear_to_srgb(srgb_to_linear(x)), x, atol=1e-12, rtol=0)
+    # Continuous at the breakpoints (no jump between the linear toe and the power curve).
+    for t in (0.04045, 0.0031308):
+        near = torch.tensor([t - 1e-9, t + 1e-9], dtype=torch.float64)
+        assert (srgb_to_linear(near).diff().abs() < 1e-8).all() and (linear_to_srgb(near).diff().abs() < 1e-6).all()
+    # The branch-free f equals the two-branch CIE definition, and f^-1 undoes it.
+    textbook = torch.where(x > EPS**3, x.pow(1 / 3), x / (3 * EPS**2) + 4 / 29)
+    torch.testing.assert_close(lab_f_(x.clone()), textbook, atol=1e-12, rtol=0)
+    torch.testing.assert_close(lab_f_inverse_(lab_f_(x.clone())), x, atol=1e-12, rtol=0)
+    lightness = lightness_of_y_(torch.tensor([0.0, 0.18, 1.0], dtype=torch.float64))
+    torch.testing.assert_close(lightness, torch.tensor([0.0, 49.496, 100.0], dtype=torch.float64), atol=1e-3, rtol=0)
+
+
+def test_encoding_functions_are_inverse_pairs_with_stated_ranges():
+    from colorization.color import (
+        ab8_to_ab,
+        ab_to_normalized,
+        lab8_to_lab,
+        lightness_to_normalized,
+        normalized_to_ab,
+        normalized_to_lab,
+        normalized_to_lightness,
+    )
+
+    lightness = torch.linspace(0, 100, 101)
+    torch.testing.assert_close(normalized_to_lightness(lightness_to_normalized(lightness)), lightness)
+    assert lightness_to_normalized(torch.tensor([-5.0, 150.0])).tolist() == [-1.0, 1.0]  # clamped to [-1, 1]
+    ab_star = torch.arange(-128.0, 128.0)
+    torch.testing.assert_close(normalized_to_ab(ab_to_normalized(ab_star)), ab_star)
+    assert torch.equal(ab8_to_ab(torch.arange(256, dtype=torch.uint8)), ab_star)
+    # Normalised floats and bytes describe one LAB: both paths to L*a*b* floats agree.
+    lab8 = torch.randint(0, 256, (2, 3, 5, 5), dtype=torch.uint8)
+    torch.testing.assert_close(normalized_to_lab(*lab8_to_normalized(lab8)), lab8_to_lab(lab8), atol=1e-4, rtol=0)
+    # normalized_to_lab clamps to what 8-bit LAB can hold; normalized_to_ab only scales.
+    wild = normalized_to_lab(torch.full((1, 1, 1, 1), 2.0), torch.full((1, 2, 1, 1), -3.0))
+    assert wild.flatten().tolist() == [100.0, -128.0, -128.0]
+    assert normalized_to_ab(torch.tensor([1.5])).item() == 192.0
+
+
+def test_rendering_keeps_lightness_and_uint8_matches_float():
+    from colorization.color import lab_to_srgb, lightness_from_srgb_float, render_normalized
+
+    g = torch.Generator().manual_seed(0)
+    L = torch.rand(4, 1, 16, 16, generator=g) * 2 - 1
+    ab = (torch.rand(4, 2, 16, 16, generator=g) * 2 - 1) * 1.2  # many colours outside the sRGB gamut
+    as_float = render_normalized(L, ab, dtype=torch.float32)
+    as_uint8 = render_normalized(L, ab)
+    assert as_uint8.dtype == torch.uint8 and as_uint8.shape == (4, 3, 16, 16)
+    assert (as_float * 255 - as_uint8.float()).abs().max() <= 0.51  # the same picture, up to 8-bit rounding
+    # Gamut mapping moves colours towards the gray of the same luminance, so L* survives rendering.
+    torch.testing.assert_close(lightness_from_srgb_float(as_float), (L + 1) * 50, atol=2e-3, rtol=0)
+    # render_normalized is lab_to_srgb on the decoded floats, nothing else.
+    assert torch.equal(as_uint8, lab_to_srgb((L + 1) * 50, ab * 128))
