@@ -1,12 +1,19 @@
-"""Model registry: `create_model(name, out_channels, **kw)` builds vanilla | resnet | unet.
+"""Model registry: `create_model(name, out_channels, **kw)` builds vanilla | resnet | encoder_decoder | unet.
 
-Every model maps L `[B,1,H,W]` in [-1,1] to `[B,out_channels,H,W]` at the input size (any size: the input is
-padded to the encoder stride and the output cropped back), and exposes `encoder`, `decoder`, `head`,
-`encoder_parameters()` / `decoder_parameters()` for discriminative learning rates, and `set_encoder_frozen`.
+Every model is a :class:`ColorizationNet`: it maps L `[B,1,H,W]` in [-1,1] to a raw head `[B,out_channels,H,W]`
+at the input size (any size: the input is padded to the encoder stride and the output cropped back), and exposes
+`encoder`, `decoder`, `head`, `encoder_parameters()` / `decoder_parameters()` for discriminative learning rates,
+and `set_encoder_frozen`. An architecture is named after its decoder and takes the encoder as an argument, as in
+segmentation_models_pytorch: `create_model('unet', 2, encoder='tf_efficientnet_lite0')`.
 """
 
-from . import resnet, unet, vanilla  # noqa: F401  (registers the models)
-from .blocks import EncoderDecoder, set_encoder_frozen
+from typing import Any
+
+from . import encoder_decoder, unet, vanilla  # noqa: F401  (registers the models)
+from ._deprecated import deprecated_attribute
+from .base import ColorizationNet, set_encoder_frozen
+from .config import model_from_config, model_kwargs
+from .encoder_decoder import EncoderDecoder
 from .encoders import (
     EFFICIENTNET_LITE0_PACKAGE,
     WeightsUnavailableError,
@@ -17,10 +24,15 @@ from .encoders import (
     load_state_dict_file,
 )
 from .registry import create_model, list_models, register_model
+from .unet import UNet
+from .vanilla import VanillaCNN
 
 __all__ = [
     "EFFICIENTNET_LITE0_PACKAGE",
+    "ColorizationNet",
     "EncoderDecoder",
+    "UNet",
+    "VanillaCNN",
     "WeightsUnavailableError",
     "create_encoder",
     "create_model",
@@ -29,6 +41,13 @@ __all__ = [
     "load_efficientnet_lite0_package_state_dict",
     "load_encoder_weights",
     "load_state_dict_file",
+    "model_from_config",
+    "model_kwargs",
     "register_model",
     "set_encoder_frozen",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Old class names (ResNetColorizer) resolve to their current class with a DeprecationWarning.
+    return deprecated_attribute(__name__, name)

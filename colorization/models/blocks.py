@@ -1,15 +1,10 @@
-"""Shared building blocks: conv-BN-ReLU, scSE attention, the upsampling (U-Net) decoder and the
-encoder-decoder skeleton every registered model is made of.
-
-The skeleton pads the input to a multiple of the encoder stride and crops the output back, so any image size
-works (the colorize command runs arbitrary photos), and it splits parameters into encoder / decoder groups for
-discriminative learning rates and encoder freezing.
-"""
+"""Shared layers: conv-BN-ReLU, scSE attention, the upsampling decoder (with or without U-Net skips) and the
+padding that lets every network take any image size (the colorize command runs arbitrary photos)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -163,81 +158,3 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> 
     if ph or pw:
         x = F.pad(x, (left, pw - left, top, ph - top), mode=mode)
     return x, (top, left, h, w)
-
-
-class EncoderDecoder(nn.Module):
-    """Encoder -> decoder -> head, at any input size. Subclasses only build the three parts.
-
-    forward: L `[B,1,H,W]` in [-1,1] -> raw head output `[B,out_channels,H,W]` (no activation: the loss owns
-    the decoding of its head, 2 regression channels or 313 class logits).
-
-    Attributes: `encoder` (returns a list of features, shallow to deep), `decoder`, `head`, `stride` (the
-    input is padded to a multiple of it), `output_stride` (the head runs at H/output_stride and its output is
-    upsampled bilinearly; a 1x1 head commutes with bilinear upsampling, so this only saves compute).
-    """
-
-    def __init__(
-        self,
-        encoder: nn.Module,
-        encoder_channels: Sequence[int],
-        encoder_reductions: Sequence[int],
-        out_channels: int,
-        decoder_channels: Sequence[int],
-        use_skips: bool,
-        attention: str | None = None,
-        decoder_convs: int = 2,
-        head_kernel_size: int = 1,
-        pad_mode: str = "replicate",
-    ) -> None:
-        super().__init__()
-        if out_channels < 1:
-            raise ValueError(f"out_channels must be >= 1, got {out_channels}.")
-        self.encoder = encoder
-        self.decoder = UpsamplingDecoder(
-            encoder_channels, encoder_reductions, decoder_channels, use_skips, attention, decoder_convs
-        )
-        self.head = nn.Conv2d(self.decoder.out_channels, out_channels, head_kernel_size, padding=head_kernel_size // 2)
-        self.out_channels = out_channels
-        self.stride = int(encoder_reductions[-1])
-        self.output_stride = self.decoder.output_stride
-        self.pad_mode = pad_mode
-        self.encoder_frozen = False
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"Expected the L channel as [B,1,H,W], got shape {tuple(x.shape)}.")
-        x, (top, left, h, w) = pad_to_multiple(x, self.stride, self.pad_mode)
-        y = self.head(self.decoder(self.encoder(x)))
-        if self.output_stride > 1:
-            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return y[..., top : top + h, left : left + w]
-
-    def encoder_parameters(self) -> Iterator[nn.Parameter]:
-        """Parameters of the encoder (pretrained part): give these a smaller LR or freeze them."""
-        return self.encoder.parameters()
-
-    def decoder_parameters(self) -> Iterator[nn.Parameter]:
-        """Every parameter that is not the encoder's: decoder and head."""
-        encoder_ids = {id(p) for p in self.encoder.parameters()}
-        return (p for p in self.parameters() if id(p) not in encoder_ids)
-
-    def train(self, mode: bool = True) -> EncoderDecoder:
-        # Lightning calls model.train() every epoch; a frozen encoder keeps its BN statistics fixed.
-        super().train(mode)
-        if self.encoder_frozen:
-            self.encoder.eval()
-        return self
-
-
-def set_encoder_frozen(model: EncoderDecoder, frozen: bool) -> None:
-    """Freeze (or unfreeze) `model.encoder`: requires_grad off and BatchNorm in eval mode while frozen.
-
-    The eval mode sticks across `model.train()` calls until unfrozen, so running statistics stay unchanged.
-    """
-    model.encoder_frozen = frozen
-    for p in model.encoder_parameters():
-        p.requires_grad_(not frozen)
-    if frozen:
-        model.encoder.eval()
-    else:
-        model.encoder.train(model.training)

@@ -1,4 +1,5 @@
-"""A network from its config: ``{"name": <registry name>, **kwargs}``, as ``conf/model/*.yaml`` and checkpoints hold it."""
+"""A network from its config: ``{"name": <registry name>, **kwargs}``, as ``conf/model/*.yaml`` and checkpoints
+hold it (old checkpoints' names too: the registry keeps deprecated spellings building the same network)."""
 
 from __future__ import annotations
 

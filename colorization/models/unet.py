@@ -3,29 +3,53 @@ segmentation_models_pytorch's Unet (nearest x2, concat skip, conv-BN-ReLU x2, op
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from .base import ColorizationNet
+from .blocks import UpsamplingDecoder
+from .encoders import create_encoder
 from .registry import register_model
-from .resnet import ResNetColorizer
 
 
-class UNet(ResNetColorizer):
-    """timm encoder -> U-Net decoder (skip at every stride the encoder has) -> head.
+class UNet(ColorizationNet):
+    """timm `features_only` encoder (in_chans=1) -> U-Net decoder -> head.
+    L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]` (raw head).
 
     As smp: the deepest feature is the decoder's input, each block concatenates the encoder feature of the
     same stride, and the last block (full resolution for a stride-32 encoder with 5 decoder channels) has no
-    skip. Parts: `model.encoder`, `model.decoder`, `model.head`.
+    skip. Arguments as :class:`~colorization.models.encoder_decoder.EncoderDecoder`; `attention='scse'` also
+    gates each concatenation.
     """
 
-    def __init__(self, out_channels: int, **kwargs) -> None:
-        super().__init__(out_channels, use_skips=True, **kwargs)
+    def __init__(
+        self,
+        out_channels: int,
+        encoder: str = "resnet34",
+        pretrained: bool = False,
+        weights: str | None = None,
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        attention: str | None = None,
+        decoder_convs: int = 2,
+        head_kernel_size: int = 1,
+        pad_mode: str = "replicate",
+        hub_timeout_s: float = 2.0,
+        encoder_kwargs: dict | None = None,
+    ) -> None:
+        enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
+        channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
+        decoder = UpsamplingDecoder(
+            channels, reductions, decoder_channels, use_skips=True, attention=attention, num_convs=decoder_convs
+        )
+        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode)
+        self.encoder_name = encoder
 
 
 @register_model("unet")
 def unet(out_channels: int, **kwargs: Any) -> UNet:
-    """timm encoder + U-Net decoder. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
+    """timm encoder (default resnet34) + U-Net decoder; arguments as :class:`UNet`.
 
-    `attention`: None or 'scse'. Transfer learning as for `resnet` (`pretrained`, `weights=PATH`,
-    `weights='efficientnet_lite0_package'` with `encoder='tf_efficientnet_lite0'`).
+    Transfer learning through `pretrained`, `weights=PATH` or `weights='efficientnet_lite0_package'` (with
+    `encoder='tf_efficientnet_lite0'`).
     """
     return UNet(out_channels, **kwargs)

@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .blocks import ConvBNReLU, EncoderDecoder
+from .base import ColorizationNet
+from .blocks import ConvBNReLU, UpsamplingDecoder
 from .registry import register_model
 
 
@@ -38,7 +39,7 @@ class PlainEncoder(nn.Module):
         return features
 
 
-class VanillaCNN(EncoderDecoder):
+class VanillaCNN(ColorizationNet):
     """Plain encoder-decoder: strided convs down to H/2**len(widths), then blocks of nearest x2 + conv-BN-ReLU
     (no skips) back up to H/output_stride with the encoder's width at each stride, a 1x1 head there and a
     bilinear upsampling of its output to full size. `model.encoder` is the down path.
@@ -66,17 +67,10 @@ class VanillaCNN(EncoderDecoder):
         # Block i brings stride s to s/2 with the encoder's width at s/2 (widths[0] for full resolution).
         targets = [stride // 2 ** (i + 1) for i in range(len(widths)) if stride // 2 ** (i + 1) >= output_stride]
         decoder_widths = [int(widths[max(0, t.bit_length() - 2)]) for t in targets]
-        super().__init__(
-            encoder,
-            encoder.channels,
-            encoder.reductions,
-            out_channels,
-            decoder_channels=decoder_widths,
-            use_skips=False,
-            decoder_convs=decoder_convs,
-            head_kernel_size=head_kernel_size,
-            pad_mode=pad_mode,
+        decoder = UpsamplingDecoder(
+            encoder.channels, encoder.reductions, decoder_widths, use_skips=False, num_convs=decoder_convs
         )
+        super().__init__(encoder, decoder, out_channels, stride, head_kernel_size, pad_mode)
 
 
 @register_model("vanilla")

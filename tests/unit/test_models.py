@@ -1,9 +1,11 @@
-"""Model registry, the three models, transfer-learning weights and encoder freezing (CPU, tiny sizes)."""
+"""Model registry and names (old ones included), the models, transfer-learning weights and encoder freezing
+(CPU, tiny sizes). Each model config composing and building is in test_config.py."""
 
 from __future__ import annotations
 
 import socket
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -14,11 +16,15 @@ from safetensors.torch import save_file
 from colorization.color import lab8_to_normalized, rgb_to_lab8
 from colorization.models import (
     EFFICIENTNET_LITE0_PACKAGE,
+    ColorizationNet,
+    EncoderDecoder,
+    UNet,
     WeightsUnavailableError,
     create_model,
     fold_input_conv,
     list_models,
     load_efficientnet_lite0_package_state_dict,
+    model_from_config,
     set_encoder_frozen,
 )
 from colorization.models.blocks import SCSE
@@ -48,9 +54,63 @@ def small(name: str, out_channels: int = 2, **kw) -> torch.nn.Module:
 
 
 def test_registry_lists_models_and_rejects_unknown_names():
-    assert {"vanilla", "resnet", "unet"} <= set(list_models())
-    with pytest.raises(ValueError, match=r"Unknown model 'nope'; choose one of: .*resnet.*unet.*vanilla"):
+    assert list_models() == ["encoder_decoder", "resnet", "unet", "vanilla"]
+    with pytest.raises(ValueError, match="Unknown model 'nope'; choose one of: encoder_decoder, resnet, unet, vanilla"):
         create_model("nope", 2)
+
+
+def test_architectures_are_named_for_their_decoder_and_share_only_the_base():
+    # As smp: the base owns forward; the U-Net is its own architecture, not a skipless network with skips on.
+    assert not issubclass(UNet, EncoderDecoder) and not issubclass(EncoderDecoder, UNet)
+    for name, cls in [("vanilla", ColorizationNet), ("encoder_decoder", EncoderDecoder), ("unet", UNet)]:
+        model = small(name if name != "encoder_decoder" else "resnet")
+        assert isinstance(model, cls) and isinstance(model, ColorizationNet)
+        assert "forward" not in type(model).__dict__  # ColorizationNet.forward, for every architecture
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a ResNet encoder under the seed's name is not deprecated
+        assert type(create_model("resnet", 2, **TINY_ENCODER)) is EncoderDecoder
+    assert create_model("encoder_decoder", 2).encoder_name == create_model("resnet", 2).encoder_name == "resnet34"
+
+
+def test_old_class_names_are_deprecated_aliases():
+    with pytest.warns(DeprecationWarning, match="ResNetColorizer is deprecated; use .*EncoderDecoder"):
+        from colorization.models import ResNetColorizer
+    with pytest.warns(DeprecationWarning, match="ResNetColorizer is deprecated"):
+        from colorization.models.resnet import ResNetColorizer as from_old_module
+    assert ResNetColorizer is from_old_module is EncoderDecoder
+    with pytest.raises(ImportError):
+        from colorization.models import NoSuchNet  # noqa: F401
+
+
+# What checkpoints written before the rename hold: the skipless network under `resnet` whatever its encoder,
+# the run options of the time inside the model config.
+OLD_RUN_OPTIONS = dict(compile=False, compile_backend="inductor", compile_mode=None, channels_last=False, width=8)
+LITE0 = dict(encoder="tf_efficientnet_lite0", pretrained=False, weights=None, decoder_channels=[16, 8])
+
+
+@pytest.mark.parametrize(("old_name", "new_name"), [("resnet", "encoder_decoder"), ("unet", "unet")])
+def test_old_checkpoint_configs_build_the_same_network(old_name, new_name):
+    torch.manual_seed(0)
+    new = model_from_config({"name": new_name, **LITE0}, out_channels=2).eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = model_from_config({"name": old_name, **LITE0, **OLD_RUN_OPTIONS}, out_channels=2).eval()
+    deprecations = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+    if old_name == "resnet":
+        assert deprecations == [
+            "Model name 'resnet' with encoder 'tf_efficientnet_lite0' is deprecated; name it 'encoder_decoder' "
+            "(the same network and state-dict keys)."
+        ]
+    assert type(old) is type(new)
+    state = new.state_dict()
+    assert list(old.state_dict()) == list(state)
+    # The prefixes every stored checkpoint uses (the module adds `net.` in front).
+    for key in ("encoder.conv_stem.weight", "decoder.blocks.1.convs.1.0.weight", "head.weight", "head.bias"):
+        assert key in state
+    old.load_state_dict(state, strict=True)
+    x = torch.rand(1, 1, 40, 24) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(old(x), new(x), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("name", ["vanilla", "resnet", "unet"])

@@ -1,0 +1,96 @@
+"""The base of every colorization network: encoder -> decoder -> head, at any input size.
+
+As segmentation_models_pytorch's ``SegmentationModel``: an architecture only builds its parts and hands them to
+:class:`ColorizationNet`, which owns ``forward`` (pad to the encoder stride, run the parts, upsample the head's
+output, crop back), the encoder / decoder parameter split for discriminative learning rates, and encoder freezing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import pad_to_multiple
+
+
+class ColorizationNet(nn.Module):
+    """L `[B,1,H,W]` in [-1,1] -> raw head output `[B,out_channels,H,W]`, for any H, W >= 1.
+
+    The head has no activation: the loss owns the decoding of its head (2 regression channels, roughly [-1,1],
+    or 313 unbounded class logits).
+
+    Args:
+        encoder: `[B,1,H,W]` -> list of features, shallow to deep, the deepest at stride `stride`.
+        decoder: features -> `[B, decoder.out_channels, H/decoder.output_stride, W/decoder.output_stride]`.
+        out_channels: channels of the head (the loss's `out_channels`).
+        stride: the encoder's deepest stride; the input is padded to a multiple of it and cropped back after.
+        head_kernel_size: kernel of the head conv (odd; 1 = per-pixel linear map).
+        pad_mode: how the input is padded ('replicate' works for any size, even 1x1).
+
+    Attributes `encoder`, `decoder`, `head` (their names are the state-dict prefixes every checkpoint holds),
+    `stride`, `output_stride` (the head runs at H/output_stride and its output is upsampled bilinearly; a 1x1
+    head commutes with bilinear upsampling, so a coarser head only saves compute).
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        out_channels: int,
+        stride: int,
+        head_kernel_size: int = 1,
+        pad_mode: str = "replicate",
+    ) -> None:
+        super().__init__()
+        if out_channels < 1:
+            raise ValueError(f"out_channels must be >= 1, got {out_channels}.")
+        self.encoder = encoder
+        self.decoder = decoder
+        self.head = nn.Conv2d(decoder.out_channels, out_channels, head_kernel_size, padding=head_kernel_size // 2)
+        self.out_channels = out_channels
+        self.stride = int(stride)
+        self.output_stride = int(decoder.output_stride)
+        self.pad_mode = pad_mode
+        self.encoder_frozen = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"Expected the L channel as [B,1,H,W], got shape {tuple(x.shape)}.")
+        x, (top, left, h, w) = pad_to_multiple(x, self.stride, self.pad_mode)
+        y = self.head(self.decoder(self.encoder(x)))
+        if self.output_stride > 1:
+            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return y[..., top : top + h, left : left + w]
+
+    def encoder_parameters(self) -> Iterator[nn.Parameter]:
+        """Parameters of the encoder (the pretrained part): give these a smaller LR or freeze them."""
+        return self.encoder.parameters()
+
+    def decoder_parameters(self) -> Iterator[nn.Parameter]:
+        """Every parameter that is not the encoder's: decoder and head."""
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        return (p for p in self.parameters() if id(p) not in encoder_ids)
+
+    def train(self, mode: bool = True) -> ColorizationNet:
+        # Lightning calls model.train() every epoch; a frozen encoder keeps its BN statistics fixed.
+        super().train(mode)
+        if self.encoder_frozen:
+            self.encoder.eval()
+        return self
+
+
+def set_encoder_frozen(model: ColorizationNet, frozen: bool) -> None:
+    """Freeze (or unfreeze) `model.encoder`: requires_grad off and BatchNorm in eval mode while frozen.
+
+    The eval mode sticks across `model.train()` calls until unfrozen, so running statistics stay unchanged.
+    """
+    model.encoder_frozen = frozen
+    for p in model.encoder_parameters():
+        p.requires_grad_(not frozen)
+    if frozen:
+        model.encoder.eval()
+    else:
+        model.encoder.train(model.training)

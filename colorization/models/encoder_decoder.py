@@ -1,0 +1,82 @@
+"""`encoder_decoder`: a timm encoder and an upsampling decoder from its deepest feature only, no skips.
+
+`resnet` is the seed's name for this network with a ResNet-34 encoder. Before the generic name existed, every
+skipless network was called `resnet`, whatever its encoder; such configs (old checkpoints hold
+`name: resnet, encoder: tf_efficientnet_lite0`) still build the same network, with the same state-dict keys,
+and a DeprecationWarning that names the current spelling, as timm does for renamed models.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+from .base import ColorizationNet
+from .blocks import UpsamplingDecoder
+from .encoders import create_encoder
+from .registry import register_model
+
+
+class EncoderDecoder(ColorizationNet):
+    """timm `features_only` encoder (in_chans=1) -> decoder blocks (nearest x2 + conv-BN-ReLU x `decoder_convs`)
+    from the deepest feature only -> head. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]` (raw head).
+
+    Args:
+        encoder: any timm model name with features_only support (resnet34, tf_efficientnet_lite0, ...).
+        pretrained / weights / hub_timeout_s: transfer learning, see `encoders.create_encoder`.
+        decoder_channels: output channels of each decoder block, deep to shallow; fewer blocks than log2(encoder
+            stride) end the decoder early and upsample the head's output bilinearly (cheaper).
+        attention: None or 'scse' after each block's convs.
+        encoder_kwargs: passed to `timm.create_model` (e.g. drop_path_rate).
+    """
+
+    def __init__(
+        self,
+        out_channels: int,
+        encoder: str = "resnet34",
+        pretrained: bool = False,
+        weights: str | None = None,
+        decoder_channels: Sequence[int] = (256, 128, 64, 32, 16),
+        attention: str | None = None,
+        decoder_convs: int = 2,
+        head_kernel_size: int = 1,
+        pad_mode: str = "replicate",
+        hub_timeout_s: float = 2.0,
+        encoder_kwargs: dict | None = None,
+    ) -> None:
+        enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
+        channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
+        decoder = UpsamplingDecoder(
+            channels, reductions, decoder_channels, use_skips=False, attention=attention, num_convs=decoder_convs
+        )
+        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode)
+        self.encoder_name = encoder
+
+
+@register_model("encoder_decoder")
+def encoder_decoder(out_channels: int, **kwargs: Any) -> EncoderDecoder:
+    """timm encoder (default resnet34) + skipless upsampling decoder; arguments as :class:`EncoderDecoder`."""
+    return EncoderDecoder(out_channels, **kwargs)
+
+
+def _is_resnet_family(encoder: str) -> bool:
+    # timm's ResNet family: resnet*, resnext*, seresnet*, wide_resnet*, resnest*, ecaresnet* ...
+    return "resne" in encoder.lower()
+
+
+@register_model("resnet")
+def resnet(out_channels: int, encoder: str = "resnet34", **kwargs: Any) -> EncoderDecoder:
+    """The seed's ResNet colorizer: a ResNet-34 encoder + skipless upsampling decoder (see :class:`EncoderDecoder`).
+
+    Another ResNet (`encoder='resnet50'`) is still a `resnet`; any other encoder is the deprecated spelling of
+    `encoder_decoder` and builds exactly that network.
+    """
+    if not _is_resnet_family(encoder):
+        warnings.warn(
+            f"Model name 'resnet' with encoder '{encoder}' is deprecated; name it 'encoder_decoder' "
+            "(the same network and state-dict keys).",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    return EncoderDecoder(out_channels, encoder=encoder, **kwargs)
