@@ -29,7 +29,7 @@ from PIL import Image  # noqa: E402
 from colorization.cli import main  # noqa: E402
 from colorization.data.photos import load_photo  # noqa: E402
 from colorization.inference.colorizer import load_colorizer  # noqa: E402
-from colorization.inference.image_files import decode_pil, save_format, write_image  # noqa: E402
+from colorization.inference.image_files import DecodedImage, decode_pil, save_format, write_image  # noqa: E402
 from colorization.training.module import ColorizationModule  # noqa: E402
 
 T_IMPORTS = time.perf_counter() - T_START
@@ -55,6 +55,13 @@ def open_image(path: Path) -> Image.Image:
     img = Image.open(path)
     img.load()
     return img
+
+
+def decode_lightness(img: Image.Image) -> DecodedImage:
+    """The decoder's work on an opened photo: samples, then the full-resolution L* colorize colours."""
+    image = decode_pil(img)
+    image.lightness  # noqa: B018 - computed (and cached) here, so the stage is timed
+    return image
 
 
 def timed(fn, *args):
@@ -89,8 +96,7 @@ def main_bench(argv: list[str] | None = None) -> int:
         stages: dict[str, list[float]] = {k: [] for k in names}
         for i in range(args.repeats + 1):  # the first run warms caches and lookup tables; not counted
             pil, t_decode = timed(open_image, src)
-            image, t_light = timed(decode_pil, pil)
-            image.format = pil.format
+            image, t_light = timed(decode_lightness, pil)
             (ab,), t_net = timed(colorizer.predict_ab, [image.lightness])
             rgb, t_compose = timed(colorizer.compose, image.lightness, ab)
             dst = tmp / "out" / src.name

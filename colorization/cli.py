@@ -2,9 +2,11 @@
 
     colorize photos/ old.jpg 'scans/*.png' --ckpt runs/.../best.ckpt --out colorized/ [--compare]
 
-Each output keeps its input's name, format and size; folders are searched recursively and mirrored under
-``--out``. The work is :class:`colorization.inference.colorizer.Colorizer`'s; this module is the arguments,
-the output plan and the progress.
+Each output keeps its input's name, format, size and alpha (alpha plays no part in the colours); folders are
+searched recursively and mirrored under ``--out``; which files count and how they are decoded is
+:mod:`colorization.inference.image_files`'s rule, shared with ``eval.py data=folder`` and the folder dataset.
+The work is :class:`colorization.inference.colorizer.Colorizer`'s; this module is the arguments, the output
+plan and the progress.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ def side_by_side(lightness: torch.Tensor, rgb: np.ndarray, chunk_rows: int = 64)
     """Gray rendering of ``L*`` ``[1,H,W]`` | colour ``rgb`` ``[H,W,3]`` -> ``[H,2W,3]`` uint8."""
     gray = compose_srgb8(lightness.cpu(), torch.zeros(2, 1, 1), chunk_rows).numpy()
     return np.concatenate([gray, rgb], axis=1)
-
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -15,50 +15,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image
 from torch.utils.data import Dataset
 
 from colorization.color import rgb_to_lab8
+from colorization.inference.image_files import IMAGE_SUFFIXES, decode_pil, image_files_under, read_image
 
 log = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+WHITE = 255  # the background transparent photos are composited over
+PREVIEW_SIDE = 128  # the grayscale check looks at a preview this small (enough to see colour, fast)
 
 
 def load_rgb(path: str | Path) -> np.ndarray:
-    """Decode one image file as RGB uint8 ``[H, W, 3]``, EXIF orientation applied.
+    """Decode one image file as sRGB uint8 ``[H, W, 3]`` in [0,255], upright, by the decoding rules of
+    :mod:`colorization.inference.image_files` (16-bit samples rounded to 8 bits, palette/CMYK as RGB).
 
-    16-bit images keep their top 8 bits (PIL's own conversion would clip them), transparency is composited on
-    white, palette and CMYK images are converted to RGB.
+    Alpha: the photo as a viewer sees it on a white page (composited over white), so transparent areas never
+    teach whatever colour happens to be stored under them. Raises ``ImageReadError`` naming the path.
     """
-    with Image.open(path) as img:
-        img = ImageOps.exif_transpose(img)
-        return _to_rgb(img)
-
-
-def _to_rgb(img: Image.Image) -> np.ndarray:
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-        # 16-bit (or 32-bit integer) grayscale: scale to 8 bits ourselves.
-        arr = np.asarray(img).astype(np.uint32)
-        top = 65535 if img.mode.startswith("I;16") or arr.max() > 255 else 255
-        gray = (arr * 255 + top // 2) // top
-        return np.repeat(gray.clip(0, 255).astype(np.uint8)[..., None], 3, axis=2)
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(background, rgba)
-    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+    return read_image(path).rgb8(background=WHITE)
 
 
 def is_grayscale(rgb: np.ndarray, tolerance: int = 2) -> bool:
     """True when every pixel of RGB ``[H, W, 3]`` has channels within ``tolerance`` of each other."""
     x = rgb.astype(np.int16)
     return bool(np.abs(x[..., 0] - x[..., 1]).max() <= tolerance and np.abs(x[..., 1] - x[..., 2]).max() <= tolerance)
-
-
-_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
 
 
 @dataclass
@@ -71,27 +53,28 @@ class ScanResult:
 
 
 def scan_images(root: str | Path, gray_tolerance: int = 2, check_colour: bool = True) -> ScanResult:
-    """Find image files under ``root`` (recursive, sorted), verify them and sort out the grayscale ones.
+    """Find image files under ``root``, verify them and sort out the grayscale ones.
 
-    A file counts as grayscale when its mode is single-channel or, with ``check_colour``, when a small decoded
-    preview has equal channels (within ``gray_tolerance``), as many "colour" JPEGs are gray in RGB clothing.
+    The files are :func:`~colorization.inference.image_files.image_files_under` ``root`` (the suffix list and
+    walk ``colorize DIR`` uses). A file counts as grayscale when it stores one channel or, with
+    ``check_colour``, when a small decoded preview (composited over white, as :func:`load_rgb`) has equal
+    channels within ``gray_tolerance``, as many "colour" JPEGs are gray in RGB clothing.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"image folder {root} does not exist")
     result = ScanResult()
-    candidates = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    for path in candidates:
+    for path in image_files_under(root):
         try:
             with Image.open(path) as img:
                 img.verify()
             with Image.open(path) as img:
-                gray = img.mode in _GRAY_MODES
-                if not gray and check_colour:
-                    img.draft("RGB", (128, 128))  # JPEG: decode at reduced size, much faster
-                    preview = img.copy()
-                    preview.thumbnail((128, 128))
-                    gray = is_grayscale(_to_rgb(preview), gray_tolerance)
+                img.draft("RGB", (PREVIEW_SIDE, PREVIEW_SIDE))  # JPEG: decode at reduced size, much faster
+                preview = img.copy()
+                preview.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+                decoded = decode_pil(preview)
+                gray = decoded.is_gray or (
+                    check_colour and is_grayscale(decoded.rgb8(background=WHITE), gray_tolerance))
         except Exception as err:  # PIL raises many types for broken files; any of them means "skip it"
             log.warning("skipping unreadable image %s: %s", path, err)
             result.unreadable.append(path)
@@ -124,7 +107,7 @@ class ImageFolderLab(Dataset):
     """A folder of photos as uint8 LAB ``[3, size, size]`` (OpenCV 8-bit encoding), like the Kaggle reader.
 
     Args:
-        root: folder searched recursively for JPEG / PNG / WebP / BMP / TIFF files.
+        root: folder searched recursively for image files (``colorize``'s suffixes and walk).
         size: output side in pixels (shorter side resized to it, then cropped).
         random_crop: random instead of centre crop (training); centre crops keep val/test deterministic.
         files: use these files instead of scanning ``root`` (the datamodule scans once, then splits).
@@ -149,7 +132,7 @@ class ImageFolderLab(Dataset):
             self.files, self.skipped_gray, self.unreadable = [Path(f) for f in files], [], []
         if not self.files:
             raise FileNotFoundError(f"no usable colour images under {self.root} "
-                                    f"(extensions: {', '.join(IMAGE_EXTENSIONS)})")
+                                    f"(suffixes: {', '.join(IMAGE_SUFFIXES)})")
         self._bad: set[int] = set()
 
     def __len__(self) -> int:

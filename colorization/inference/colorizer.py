@@ -4,7 +4,8 @@ How a photo is coloured: its lightness ``L*`` is computed at full resolution in 
 photo is recoloured from its own ``L*``), a copy resized to ``size x size`` goes through the network, the
 predicted ``a*b*`` is upsampled bilinearly back to the full size and joined with the untouched ``L*``, and
 the result is rendered by :func:`colorization.color.lab_to_srgb` (luminance-preserving gamut mapping). So the
-output's lightness is the input's, up to 8-bit rounding, at any resolution.
+output's lightness is the input's, up to 8-bit rounding, at any resolution. Alpha takes no part in the
+colours; a PIL image's alpha is carried to the output unchanged.
 
 Python::
 
@@ -12,6 +13,7 @@ Python::
     colorizer = load_colorizer("best.ckpt")          # device='auto', size=256
     rgb = colorizer(Image.open("old.jpg"))           # PIL in, PIL out; numpy and torch work the same way
     rgb = colorize(np_gray_uint8, colorizer)         # [H,W] uint8 -> [H,W,3] uint8
+    rgb = colorizer.colorize_lab8(kaggle_lab8)       # uint8 OpenCV LAB [B,3,H,W] -> sRGB uint8 [B,H,W,3]
 """
 
 from __future__ import annotations
@@ -27,18 +29,18 @@ from PIL import Image
 
 from colorization.color import (
     compose_srgb8,
+    lab8_to_normalized,
     lab_to_srgb,
-    lightness_from_gray16,
-    lightness_from_srgb8,
     lightness_from_srgb_float,
     lightness_to_normalized,
     normalized_to_ab,
+    render_normalized,
     upsample_ab,
 )
-from colorization.inference.checkpoint import load_trained, offline_model_hparams, read_checkpoint
+from colorization.inference.checkpoint import load_trained
 from colorization.inference.image_files import DecodedImage, decode_pil
 
-__all__ = ["Colorizer", "colorize", "load_colorizer", "load_colorization_module"]
+__all__ = ["Colorizer", "colorize", "load_colorizer"]
 
 ImageLike = TypeVar("ImageLike", Image.Image, np.ndarray, torch.Tensor)
 
@@ -54,30 +56,13 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def load_colorization_module(ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"):
-    """A :class:`~colorization.training.module.ColorizationModule` from any ``train.py`` checkpoint, in eval mode.
-
-    Model and loss come from the hyper-parameters inside the checkpoint; pretrained-weight options are turned
-    off (see :func:`offline_model_hparams`), so loading never touches the network.
-    """
-    from colorization.training.module import ColorizationModule
-
-    ckpt = read_checkpoint(ckpt_path)
-    model = offline_model_hparams(ckpt["hyper_parameters"]["model"])
-    del ckpt
-    module = ColorizationModule.load_from_checkpoint(
-        ckpt_path, map_location="cpu", weights_only=False, model=model
-    )
-    return module.to(map_location).eval()
-
-
 # ---------------------------------------------------------------------------------------------- core
 class Colorizer:
     """A trained module ready to colour images: ``colorizer(image)`` returns the same kind of image.
 
     Args:
-        module: a :class:`~colorization.training.module.ColorizationModule` (anything with ``colorize_normalized``:
-            ``L [B,1,h,w]`` in [-1,1] -> ``ab [B,2,h,w]`` normalised).
+        module: a :class:`~colorization.inference.checkpoint.TrainedColorizer` (from :func:`load_colorizer`), or
+            anything with ``colorize_normalized``: ``L [B,1,h,w]`` in [-1,1] -> ``ab [B,2,h,w]`` normalised.
         device: ``'auto'``, ``'cpu'``, ``'cuda'``, ... where the network and the pixel maths run.
         size: the network sees the lightness resized to ``size x size``; its ab is upsampled back.
         batch_size: photos per network call in :meth:`predict_ab`.
@@ -100,16 +85,18 @@ class Colorizer:
         self.batch_size = int(batch_size)
         self.chunk_rows = int(chunk_rows)
 
-    def network_input(self, lightness: torch.Tensor) -> torch.Tensor:
-        """``L*`` ``[1,H,W]`` in [0,100] -> ``L`` ``[1,size,size]`` in [-1,1] on the device (area-averaged
-        when shrinking, antialiased bilinear otherwise)."""
-        x = lightness.to(self.device, non_blocking=True).float()[None]
+    def _to_network_size(self, x: torch.Tensor) -> torch.Tensor:
+        """``[B,1,H,W]`` -> ``[B,1,size,size]`` float32 (area-averaged when shrinking, antialiased bilinear
+        otherwise); values keep their units."""
         s = self.size
         if x.shape[-2] >= s and x.shape[-1] >= s:
-            x = F.interpolate(x, size=(s, s), mode="area")
-        else:
-            x = F.interpolate(x, size=(s, s), mode="bilinear", antialias=True, align_corners=False)
-        return lightness_to_normalized(x[0])
+            return F.interpolate(x.float(), size=(s, s), mode="area")
+        return F.interpolate(x.float(), size=(s, s), mode="bilinear", antialias=True, align_corners=False)
+
+    def network_input(self, lightness: torch.Tensor) -> torch.Tensor:
+        """``L*`` ``[1,H,W]`` in [0,100] -> ``L`` ``[1,size,size]`` in [-1,1] on the device."""
+        x = lightness.to(self.device, non_blocking=True)[None]
+        return lightness_to_normalized(self._to_network_size(x)[0])
 
     @torch.inference_mode()
     def predict_ab(self, lightness: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -131,6 +118,38 @@ class Colorizer:
         """Decoded images -> sRGB uint8 ``[H,W,3]`` each, at each image's full size."""
         abs_ = self.predict_ab([d.lightness for d in images])
         return [self.compose(d.lightness, ab) for d, ab in zip(images, abs_, strict=True)]
+
+    @torch.inference_mode()
+    def colorize_lab8(self, lab8: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
+        """uint8 OpenCV LAB ``[B,3,H,W]`` or ``[3,H,W]`` (e.g. Kaggle arrays) -> sRGB uint8 ``[B,H,W,3]`` /
+        ``[H,W,3]`` in [0,255]: its ``L`` coloured (its ``ab`` is ignored); numpy in, numpy out, tensor in,
+        tensor out (on the input's device).
+
+        When ``H, W == size`` the network sees exactly ``lab8_to_normalized(lab8)[0]`` and the result is
+        ``render_normalized(L, ab)`` pixel for pixel, as the training sample grids draw it. At other sizes
+        ``L`` is resized to ``size`` for the network (as :meth:`network_input` does) and the predicted ab is
+        upsampled bilinearly back to ``H x W``. ``batch_size`` images go through the network at a time.
+        """
+        x = torch.as_tensor(lab8)
+        single = x.ndim == 3
+        x = x[None] if single else x
+        if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] != 3:
+            shape = tuple(torch.as_tensor(lab8).shape)
+            raise ValueError(f"colorize_lab8 expects uint8 LAB [B,3,H,W] or [3,H,W], got {x.dtype} {shape}")
+        height, width = x.shape[-2:]
+        out = []
+        for i in range(0, len(x), self.batch_size):
+            L_ = lab8_to_normalized(x[i : i + self.batch_size].to(self.device))[0]
+            same_size = (height, width) == (self.size, self.size)
+            ab = self.module.colorize_normalized(L_ if same_size else self._to_network_size(L_))
+            if tuple(ab.shape[-2:]) != (height, width):
+                ab = torch.stack([upsample_ab(one, height, width) for one in ab])
+            out.append(render_normalized(L_, ab).permute(0, 2, 3, 1))
+        rgb = torch.cat(out)
+        rgb = rgb[0] if single else rgb
+        if isinstance(lab8, np.ndarray):
+            return rgb.cpu().numpy()
+        return rgb.to(lab8.device)
 
     def __call__(self, image: ImageLike) -> ImageLike:
         return colorize(image, self)
@@ -190,10 +209,10 @@ def _colorize_numpy(image: np.ndarray, colorizer: Colorizer) -> np.ndarray:
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
         raise ValueError(f"expected a [H,W] or [H,W,3] image, got shape {image.shape}")
     if image.dtype == np.uint8:
-        decoded = DecodedImage(lightness=lightness_from_srgb8(np.ascontiguousarray(image)))
+        decoded = DecodedImage(samples=np.ascontiguousarray(image))
         return colorizer.colorize_decoded([decoded])[0]
     if image.dtype == np.uint16 and image.ndim == 2:
-        decoded = DecodedImage(lightness=lightness_from_gray16(image))
+        decoded = DecodedImage(samples=image)
         return (colorizer.colorize_decoded([decoded])[0].astype(np.uint16) * 257).astype(np.uint16)
     if np.issubdtype(image.dtype, np.floating):
         t = torch.from_numpy(np.array(image, dtype=np.float32))  # a copy: the caller's array may be read-only
@@ -210,7 +229,7 @@ def _colorize_tensor(image: torch.Tensor, colorizer: Colorizer) -> torch.Tensor:
         raise ValueError(f"expected a [C,H,W] or [B,C,H,W] tensor with C = 1 or 3, got {tuple(image.shape)}")
     if x.dtype == torch.uint8:
         src = x.permute(0, 2, 3, 1).cpu().numpy()
-        decoded = [DecodedImage(lightness=lightness_from_srgb8(img[..., 0] if img.shape[2] == 1 else img))
+        decoded = [DecodedImage(samples=np.ascontiguousarray(img[..., 0] if img.shape[2] == 1 else img))
                    for img in src]
         rgb = np.stack(colorizer.colorize_decoded(decoded))
         out = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous().to(image.device)
@@ -231,7 +250,8 @@ def colorize(
             array, uint8 (-> uint8 ``[H,W,3]``), uint16 gray (-> uint16) or float in [0,1] (-> float); or a
             tensor ``[C,H,W]`` / ``[B,C,H,W]``, C = 1 or 3, uint8 or float in [0,1] (-> ``[..,3,H,W]``, same
             dtype and device). Colour inputs are recoloured from their own lightness.
-        model: a :class:`Colorizer`, a ColorizationModule, or a checkpoint path.
+        model: a :class:`Colorizer`, a network module with ``colorize_normalized`` (``TrainedColorizer``, a
+            training module), or a checkpoint path.
         size: the network's input size (default: the colorizer's, 256 otherwise).
     """
     colorizer = _as_colorizer(model, size)

@@ -1,8 +1,22 @@
-"""Image files: decode any photo, write results atomically, and find the images a user named.
+"""Image files: the one photo decoder, the one list of image suffixes, discovery and atomic writing.
 
-Reading: every Pillow mode a user's photo may come in (8/16-bit gray, gray+alpha, RGB, RGBA, palette, CMYK,
-...) becomes the CIE lightness ``L*`` ``[1,H,W]`` float32 in [0,100] (from all the bits the file has, see
-:mod:`colorization.color.srgb`), plus the alpha channel when there is one. EXIF orientation is applied first.
+Every consumer of photos -- the ``colorize`` command and API, ``eval.py data=folder``, the training folder
+dataset, ``scan_images`` and ``data.prepare`` -- finds files and decodes them here, by these rules:
+
+* **Which files**: inside a folder (searched recursively, in sorted order) or a glob, a file is an image when
+  its suffix, in any case, is in :data:`IMAGE_SUFFIXES`; names starting with ``.`` (hidden files and folders,
+  macOS ``._`` companions) are skipped. A file named on its own is always tried, whatever its suffix.
+* **Orientation**: the EXIF orientation is applied first (the decoded image is upright; its EXIF keeps no
+  orientation tag).
+* **Samples**: the stored sRGB samples at full precision, as ``[H,W]`` (gray) or ``[H,W,3]`` (colour):
+  8-bit gray and RGB as uint8; 16-bit gray (``I;16*``, and ``I``, clipped to 0..65535) as uint16; palette,
+  CMYK, YCbCr, LAB and HSV images converted to RGB by Pillow; bilevel ``1`` as 0/255 gray and float ``F`` clipped
+  to 0..255 gray (Pillow's rules). Pillow reads 16-bit colour files as 8-bit RGB (their top byte).
+* **Alpha** (``LA``, ``RGBA``, ``PA``, premultiplied modes, palette or gray images with a transparent colour) is
+  split off, uint8 ``[H,W]``, and never mixed into the samples: each consumer says what it does with it.
+* **Lightness** (what ``colorize`` colours): CIE ``L*`` of the samples from all their bits, float32
+  ``[1,H,W]`` in [0,100]. **RGB uint8** (what datasets store as LAB): the samples, 16-bit ones rounded to
+  8 bits, gray repeated to three channels.
 
 Writing: files are written under a temporary name in the target folder, then renamed, so a crash never leaves
 a half-written image.
@@ -10,6 +24,7 @@ a half-written image.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import tempfile
@@ -22,20 +37,20 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorization.color.srgb import lightness_from_gray16, lightness_from_srgb8
 
-__all__ = [
-    "DecodedImage",
-    "ImageReadError",
-    "decode_pil",
-    "find_inputs",
-    "read_image",
-    "save_format",
-    "write_image",
-]
+__all__ = ["IMAGE_SUFFIXES", "DecodedImage", "ImageReadError", "decode_pil", "find_inputs", "image_files_under",
+           "is_image_name", "read_image", "save_format", "write_image"]
 
+# Photo formats Pillow decodes without extra libraries (lower case; matched case-insensitively).
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
+                  ".tga", ".tif", ".tiff", ".webp")
 # Pillow formats that hold an alpha channel when saved as RGBA.
 _ALPHA_FORMATS = frozenset({"PNG", "WEBP", "TIFF", "TGA"})
 # Formats saved under another name: multi-picture JPEGs from cameras are JPEGs.
 _FORMAT_ALIASES = {"MPO": "JPEG"}
+# Pillow modes converted to another mode before the samples are read (see the module docstring).
+_CONVERTED_MODES = {"1": "L", "F": "L", "La": "LA", "RGBa": "RGBA", "RGBX": "RGB", "CMYK": "RGB",
+                    "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "PA": "RGBA"}
+_GRAY16 = 65535
 
 
 class ImageReadError(ValueError):
@@ -44,16 +59,17 @@ class ImageReadError(ValueError):
 
 @dataclass
 class DecodedImage:
-    """One decoded input.
+    """One decoded photo, upright.
 
     Attributes:
-        lightness: ``L*`` ``[1,H,W]`` float32 in [0,100] at full resolution (after EXIF orientation).
-        alpha: ``[H,W]`` uint8 alpha, or None.
+        samples: sRGB samples ``[H,W]`` (gray) or ``[H,W,3]`` (colour); uint8 in [0,255], or uint16 in
+            [0,65535] for 16-bit gray.
+        alpha: uint8 ``[H,W]`` in [0,255] (255 opaque), or None.
         format: Pillow's name of the file format (``'JPEG'``, ``'PNG'``, ...), or None for in-memory images.
-        exif: EXIF bytes to carry into the output (orientation already applied and reset), or None.
+        exif: EXIF bytes to carry into an output (orientation already applied and reset), or None.
     """
 
-    lightness: torch.Tensor
+    samples: np.ndarray
     alpha: np.ndarray | None = None
     format: str | None = None
     exif: bytes | None = None
@@ -61,7 +77,34 @@ class DecodedImage:
     @property
     def size(self) -> tuple[int, int]:
         """``(H, W)``."""
-        return int(self.lightness.shape[-2]), int(self.lightness.shape[-1])
+        return int(self.samples.shape[0]), int(self.samples.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        """Whether the file stores one channel (a gray mode), whatever its pixels look like."""
+        return self.samples.ndim == 2
+
+    @functools.cached_property
+    def lightness(self) -> torch.Tensor:
+        """CIE ``L*`` ``[1,H,W]`` float32 in [0,100], from all the samples' bits (alpha plays no part)."""
+        if self.samples.dtype == np.uint16:
+            return lightness_from_gray16(self.samples)
+        return lightness_from_srgb8(self.samples)
+
+    def rgb8(self, background: int | None = None) -> np.ndarray:
+        """sRGB uint8 ``[H,W,3]``: 16-bit samples rounded to 8 bits, gray repeated to three channels.
+
+        ``background``: None leaves alpha out; a gray level in [0,255] composites the image over that plain
+        background (in sRGB values, as Pillow's ``alpha_composite`` does).
+        """
+        s = self.samples
+        if s.dtype == np.uint16:
+            s = ((s.astype(np.uint32) * 255 + _GRAY16 // 2) // _GRAY16).astype(np.uint8)
+        rgb = np.repeat(s[..., None], 3, axis=2) if s.ndim == 2 else s
+        if background is not None and self.alpha is not None:
+            a = self.alpha.astype(np.uint32)[..., None]
+            rgb = ((rgb.astype(np.uint32) * a + int(background) * (255 - a) + 127) // 255).astype(np.uint8)
+        return np.require(rgb, np.uint8, ["C", "W"])  # writable: torch.from_numpy wants that
 
 
 # ---------------------------------------------------------------------------------------------- decoding
@@ -71,37 +114,27 @@ def _exif_bytes(img: Image.Image) -> bytes | None:
 
 
 def decode_pil(img: Image.Image) -> DecodedImage:
-    """A Pillow image in any mode -> :class:`DecodedImage` (EXIF orientation applied, alpha split off)."""
+    """A Pillow image in any mode -> :class:`DecodedImage` by the module's rules."""
     fmt = img.format
     img = ImageOps.exif_transpose(img)  # a copy without the orientation tag, or the same image
     exif = _exif_bytes(img)
-    alpha: np.ndarray | None = None
-    mode = img.mode
-    if mode in ("P", "PA"):
-        img = img.convert("RGBA" if (mode == "PA" or "transparency" in img.info) else "RGB")
-    elif mode == "La":
-        img = img.convert("LA")
-    elif mode in ("RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"):
-        img = img.convert("RGBA" if mode == "RGBa" else "RGB")
-    elif mode in ("1", "F"):
-        img = img.convert("L")  # Pillow's own rule for these: 1 -> 0/255, F clipped to 0..255
-    elif mode == "L" and "transparency" in img.info:
-        img = img.convert("LA")
-    mode = img.mode
-    if mode in ("LA", "RGBA"):
+    if img.mode in ("P", "L") and "transparency" in img.info:
+        img = img.convert("RGBA" if img.mode == "P" else "LA")
+    elif img.mode == "P":
+        img = img.convert("RGB")
+    elif img.mode in _CONVERTED_MODES:
+        img = img.convert(_CONVERTED_MODES[img.mode])
+    alpha = None
+    if img.mode in ("LA", "RGBA"):
         alpha = np.asarray(img.getchannel("A"))
-        img = img.convert(mode[:-1])
-        mode = img.mode
-    if mode == "L":
-        lightness = lightness_from_srgb8(np.asarray(img))
-    elif mode == "RGB":
-        lightness = lightness_from_srgb8(np.asarray(img))
-    elif mode.startswith("I"):
-        # 16-bit gray ("I;16", "I;16B", ... and "I" as Pillow opens 16-bit PNGs); full 16-bit range assumed.
-        lightness = lightness_from_gray16(np.asarray(img))
+        img = img.convert(img.mode[:-1])
+    if img.mode in ("L", "RGB"):
+        samples = np.asarray(img, dtype=np.uint8)
+    elif img.mode.startswith("I"):
+        samples = np.clip(np.asarray(img), 0, _GRAY16).astype(np.uint16)
     else:
-        raise ImageReadError(f"unsupported image mode {mode!r}")
-    return DecodedImage(lightness=lightness, alpha=alpha, format=fmt, exif=exif)
+        raise ImageReadError(f"unsupported image mode {img.mode!r}")
+    return DecodedImage(samples=np.ascontiguousarray(samples), alpha=alpha, format=fmt, exif=exif)
 
 
 def read_image(path: str | os.PathLike) -> DecodedImage:
@@ -110,11 +143,10 @@ def read_image(path: str | os.PathLike) -> DecodedImage:
     try:
         with Image.open(path) as img:
             img.load()
-            decoded = decode_pil(img)
+            return decode_pil(img)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # Pillow signals truncated or corrupt data with OSError / SyntaxError / ValueError, by format.
         raise ImageReadError(f"{path}: cannot read as an image ({e.__class__.__name__}: {e})") from e
-    return decoded
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -169,10 +201,18 @@ def write_image(
     return path
 
 
-# ---------------------------------------------------------------------------------------------- inputs
-def _image_suffixes() -> set[str]:
-    Image.init()
-    return {ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.OPEN}
+# ---------------------------------------------------------------------------------------------- discovery
+def is_image_name(path: Path) -> bool:
+    """Whether a found file counts as an image: an image suffix (any case), not a hidden name."""
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def image_files_under(root: str | os.PathLike) -> list[Path]:
+    """The image files under folder ``root``, recursively, sorted; nothing inside hidden folders."""
+    root = Path(root)
+    return [f for f in sorted(root.rglob("*"))
+            if is_image_name(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)
+            and f.is_file()]
 
 
 def _glob_root(pattern: str) -> Path:
@@ -187,13 +227,11 @@ def find_inputs(
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders (recursive) and globs into ``(path, relative output path)`` pairs.
 
-    A named file is taken whatever its suffix (if it is not an image the user hears so); inside folders and
-    globs only files with an image suffix Pillow knows are taken. Files under ``exclude`` (the output folder)
-    are skipped when a search walks into it from above, so re-running over a folder never colorizes earlier
-    outputs (searching the output folder itself still finds its files). Returns the pairs, in a stable order
-    without duplicates, and the patterns that matched nothing.
+    Which files count is the module docstring's rule. Files under ``exclude`` (the output folder) are skipped
+    when a search walks into it from above, so re-running over a folder never colorizes earlier outputs
+    (searching the output folder itself still finds its files). Returns the pairs, in a stable order without
+    duplicates, and the patterns that matched nothing.
     """
-    suffixes = _image_suffixes()
     excluded = exclude.resolve() if exclude is not None else None
     seen: set[Path] = set()
     found: list[tuple[Path, Path]] = []
@@ -202,16 +240,15 @@ def find_inputs(
     for pattern in patterns:
         p = Path(pattern)
         if p.is_dir():
-            root, matches = p, [(f, f.relative_to(p)) for f in sorted(p.rglob("*"))]
+            root, matches = p, [(f, f.relative_to(p)) for f in image_files_under(p)]
         elif p.is_file():
             root, matches = None, [(p, Path(p.name))]
         else:
             root = _glob_root(pattern)
-            matches = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(pattern, recursive=True))]
-        if root is not None:
-            matches = [(f, rel) for f, rel in matches if f.is_file() and f.suffix.lower() in suffixes]
-            if excluded is not None and not root.resolve().is_relative_to(excluded):
-                matches = [(f, rel) for f, rel in matches if not f.resolve().is_relative_to(excluded)]
+            matches = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(pattern, recursive=True))
+                       if is_image_name(Path(f)) and Path(f).is_file()]
+        if root is not None and excluded is not None and not root.resolve().is_relative_to(excluded):
+            matches = [(f, rel) for f, rel in matches if not f.resolve().is_relative_to(excluded)]
         if not matches:
             unmatched.append(pattern)
         for f, rel in matches:

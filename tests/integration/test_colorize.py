@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -13,8 +15,15 @@ import torch
 from PIL import Image, ImageOps
 
 from colorization.cli import main
-from colorization.color import compose_srgb8, lab_to_srgb, lightness_from_srgb8, rgb_to_lab8
-from colorization.inference.checkpoint import offline_model_hparams
+from colorization.color import (
+    compose_srgb8,
+    lab8_to_normalized,
+    lab_to_srgb,
+    lightness_from_srgb8,
+    render_normalized,
+    rgb_to_lab8,
+)
+from colorization.inference.checkpoint import load_trained, offline_model_hparams
 from colorization.inference.colorizer import Colorizer, colorize, load_colorizer
 from colorization.inference.image_files import write_image
 
@@ -328,5 +337,57 @@ def test_pretrained_checkpoint_loads_offline(tmp_path, monkeypatch):
     loaded = load_colorizer(path, device="cpu", size=32)
     for k, v in module.state_dict().items():
         torch.testing.assert_close(loaded.module.state_dict()[k], v)
-    hp = offline_model_hparams({"name": "unet", "pretrained": True, "weights": "w.pth", "compile": True})
-    assert hp == {"name": "unet", "pretrained": False, "weights": None, "compile": False}
+    hp = offline_model_hparams({"name": "unet", "pretrained": True, "weights": "w.pth", "encoder": "resnet18"})
+    assert hp == {"name": "unet", "pretrained": False, "weights": None, "encoder": "resnet18"}
+
+
+# ---------------------------------------------------------------------------------------------- LAB bytes
+def test_colorize_lab8_at_the_network_size_is_the_sample_grid_rendering(ckpt, colorizer, real_crops):
+    """At H, W == size the network sees exactly lab8_to_normalized(lab8)[0] and the picture is
+    render_normalized(L, ab), as the training sample grids draw it: equal pixel for pixel."""
+    lab8 = rgb_to_lab8(torch.from_numpy(np.ascontiguousarray(real_crops[:5, :32, :32].transpose(0, 3, 1, 2))))
+    L_ = lab8_to_normalized(lab8)[0]
+    seen: list[torch.Tensor] = []
+    hook = colorizer.module.net.register_forward_pre_hook(lambda _, args: seen.append(args[0].clone()))
+    try:
+        rgb = colorizer.colorize_lab8(lab8)
+    finally:
+        hook.remove()
+    assert torch.equal(torch.cat(seen), L_)  # no resize, no re-encoding: the training input exactly
+    want = render_normalized(L_, load_trained(ckpt).colorize_normalized(L_)).permute(0, 2, 3, 1)
+    assert rgb.shape == (5, 32, 32, 3) and rgb.dtype == torch.uint8
+    assert torch.equal(rgb, want)
+    one = colorizer.colorize_lab8(lab8[2].numpy())  # numpy [3,H,W] in, numpy [H,W,3] out
+    assert isinstance(one, np.ndarray) and one.shape == (32, 32, 3)
+    np.testing.assert_array_equal(one, want[2].numpy())
+
+
+def test_colorize_lab8_at_another_size_keeps_size_and_lightness(colorizer, real_crops):
+    crops = np.ascontiguousarray(real_crops[:3, :40, :48])
+    lab8 = rgb_to_lab8(torch.from_numpy(crops.transpose(0, 3, 1, 2)))
+    rgb = colorizer.colorize_lab8(lab8)
+    assert rgb.shape == (3, 40, 48, 3)
+    for out, src in zip(rgb.numpy(), crops, strict=True):
+        assert_same_lightness(out, src)
+    assert np.ptp(rgb.numpy().astype(int), axis=3).max() > 20  # coloured
+    with pytest.raises(ValueError, match="uint8 LAB"):
+        colorizer.colorize_lab8(lab8.float())
+
+
+# ---------------------------------------------------------------------------------------------- command line
+def test_python_m_colorization_cli_colours_a_file(ckpt, real_photos, tmp_path):
+    """The command in its own process, as a user runs it (``colorize`` is this module's ``main``)."""
+    src = tmp_path / "old.png"
+    Image.fromarray(real_photos["skimage_coffee"][:30, :44]).convert("L").save(src)
+    out = tmp_path / "out"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "colorization.cli", str(src), "--ckpt", str(ckpt), "--out", str(out),
+                           "--size", "32", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "colorized 1 file(s)" in proc.stderr
+    with Image.open(out / "old.png") as img:
+        assert img.size == (44, 30) and img.mode == "RGB"
+        assert_same_lightness(np.asarray(img), np.asarray(Image.open(src).convert("RGB")))
+    bad = subprocess.run([sys.executable, "-m", "colorization.cli", str(src), "--ckpt", str(tmp_path / "x.ckpt")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2 and "x.ckpt does not exist" in bad.stderr and "Traceback" not in bad.stderr

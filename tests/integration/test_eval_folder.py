@@ -1,4 +1,5 @@
-"""``python eval.py data=folder data.root=DIR ckpt_path=...``: every photo whole, at full resolution."""
+"""``python eval.py data=folder data.root=DIR ckpt_path=...``: every photo whole, at full resolution, exactly as
+``colorize DIR`` picks, decodes and colours it."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import lightning as L
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from colorization.color import render_normalized, rgb_to_lab8
-from colorization.eval import evaluate_folder
+from colorization.cli import main as colorize_main
+from colorization.color import lab8_to_normalized, render_normalized, rgb_to_lab8
+from colorization.eval import CONFIG_DIR, evaluate
+from colorization.inference.colorizer import colorize, load_colorizer
+from colorization.inference.folder_eval import evaluate_folder
 from colorization.metrics import METRIC_KEYS, ab_auc, colorfulness
 from colorization.training.module import ColorizationModule
 
@@ -61,10 +65,16 @@ def _run_eval(args: list[str], home: Path) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def _eval_in_process(overrides: list[str], output_dir: Path) -> dict:
+    """``conf/eval.yaml`` composed with ``overrides`` and evaluated in this process."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("eval", overrides=[*overrides, f"paths.output_dir={output_dir}"])
+    return evaluate(cfg)
+
+
 def _gray_baseline(rgb: np.ndarray) -> dict[str, float]:
-    """Metrics of a = b = 0 against the photo, computed here by hand at the photo's full size."""
-    lab8 = rgb_to_lab8(torch.from_numpy(rgb).permute(2, 0, 1))[None].float()
-    L_, ab = lab8[:, :1] * (2 / 255) - 1, (lab8[:, 1:] - 128) / 128
+    """Metrics of a = b = 0 against the photo, computed here at the photo's full size."""
+    L_, ab = lab8_to_normalized(rgb_to_lab8(torch.from_numpy(rgb).permute(2, 0, 1))[None])
     true = render_normalized(L_, ab, dtype=torch.float32)
     gray = render_normalized(L_, torch.zeros_like(ab), dtype=torch.float32)
     mse = (true - gray).square().mean()
@@ -73,16 +83,18 @@ def _gray_baseline(rgb: np.ndarray) -> dict[str, float]:
 
 
 @pytest.fixture(scope="module")
-def folder_run(ckpt, photo_dir, tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
-    home = tmp_path_factory.mktemp("home")
-    run_dir = home / "run"
+def folder_run(ckpt, photo_dir, tmp_path_factory) -> tuple[dict, Path]:
+    run_dir = tmp_path_factory.mktemp("run")
+    result = _eval_in_process(["data=folder", f"data.root={photo_dir}", f"ckpt_path={ckpt}", "size=32",
+                               "device=cpu", "save_images=true"], run_dir)
+    return result, run_dir
+
+
+def test_eval_py_command_line_writes_metrics_and_counts(ckpt, photo_dir, tmp_path):
+    """The one subprocess run: the Hydra command line, its run dir and its job status."""
+    run_dir = tmp_path / "run"
     proc = _run_eval(["data=folder", f"data.root={photo_dir}", f"ckpt_path={ckpt}", "size=32", "device=cpu",
-                      "save_images=true", f"hydra.run.dir={run_dir}"], home)
-    return proc, run_dir
-
-
-def test_folder_eval_writes_metrics_and_counts(folder_run):
-    proc, run_dir = folder_run
+                      f"hydra.run.dir={run_dir}"], tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {f"test/{k}" for k in METRIC_KEYS} <= set(metrics)
@@ -95,9 +107,16 @@ def test_folder_eval_writes_metrics_and_counts(folder_run):
     assert status["status"] == "ok" and any(f.endswith("broken.jpg") for f in status["unreadable_files"])
 
 
+def test_folder_eval_in_process_returns_what_it_writes(folder_run):
+    result, run_dir = folder_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert result["metrics"] == {k: v for k, v in metrics.items() if k.startswith("test/")}
+    assert (result["images"], result["skipped_grayscale"], result["skipped_unreadable"], result["colorized"]) == (
+        2, 1, 1, 2)
+
+
 def test_folder_gray_baseline_equals_direct_computation(folder_run, photo_dir):
-    proc, run_dir = folder_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, run_dir = folder_run
     metrics = json.loads((run_dir / "metrics.json").read_text())
     photos = [np.array(Image.open(photo_dir / rel).convert("RGB")) for rel in ("a.png", "sub/b.jpg")]
     assert [p.shape[:2] for p in photos] == list(PHOTO_SIZES.values())
@@ -111,8 +130,7 @@ def test_folder_gray_baseline_equals_direct_computation(folder_run, photo_dir):
 
 
 def test_folder_save_images_full_size_with_true_lightness(folder_run, photo_dir):
-    proc, run_dir = folder_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    _, run_dir = folder_run
     out = run_dir / "colorized"
     files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert files == ["a.png", "sub/b.png"]
@@ -130,8 +148,89 @@ def test_folder_without_colour_photos_says_so(ckpt, tmp_path):
     root = tmp_path / "grays"
     root.mkdir()
     Image.new("L", (32, 32), 128).save(root / "g.png")
-    cfg = OmegaConf.create({"paths": {"output_dir": str(tmp_path / "run")}, "ckpt_path": str(ckpt),
-                            "data": {"source": "folder", "root": str(root), "image_size": 32, "gray_tolerance": 2},
-                            "size": None, "device": "cpu", "save_images": False, "metrics": {}})
     with pytest.raises(FileNotFoundError, match=r"no colour photo .* \(1 grayscale, 0 unreadable"):
-        evaluate_folder(cfg)
+        evaluate_folder(ckpt, root, tmp_path / "run", size=32, device="cpu")
+
+
+# ---------------------------------------------------------------------------------------------- eval == colorize
+COLOUR_FILES = ["UPPER.PNG", "a.jpg", "b.png", "deep16.png", "pal.gif", "rgba.png", "sub/c.png", "sub/deeper/d.tif"]
+GRAY_FILES = ["gray.png", "gray16.png"]
+
+
+@pytest.fixture(scope="module")
+def mixed_dir(real_photos, tmp_path_factory) -> Path:
+    """Every kind of file a photo folder holds: the colour photos of COLOUR_FILES, the gray ones of GRAY_FILES,
+    a corrupt JPEG, a text file and a hidden PNG."""
+    cv2 = pytest.importorskip("cv2")
+    root = tmp_path_factory.mktemp("mixed")
+    (root / "sub" / "deeper").mkdir(parents=True)
+
+    def photo(name: str, h: int, w: int) -> Image.Image:
+        return Image.fromarray(real_photos[name]).resize((w, h), Image.Resampling.BICUBIC)
+
+    photo("skimage_astronaut", 45, 61).save(root / "a.jpg", quality=90)
+    photo("skimage_coffee", 40, 33).save(root / "b.png")
+    photo("sklearn_china", 37, 52).save(root / "UPPER.PNG")
+    rgb16 = np.asarray(photo("skimage_chelsea", 36, 48)).astype(np.uint16) * 257 + 77
+    cv2.imwrite(str(root / "deep16.png"), np.ascontiguousarray(rgb16[..., ::-1]))  # 16-bit colour
+    rgba = photo("skimage_astronaut", 34, 40).convert("RGBA")
+    rgba.putalpha(Image.fromarray(np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (34, 1))))
+    rgba.save(root / "rgba.png")
+    photo("skimage_coffee", 32, 44).quantize(64).save(root / "pal.gif")
+    photo("skimage_chelsea", 41, 35).save(root / "sub" / "c.png")
+    photo("sklearn_china", 33, 39).convert("CMYK").save(root / "sub" / "deeper" / "d.tif")
+    photo("skimage_chelsea", 40, 40).convert("L").save(root / "gray.png")
+    gray16 = np.asarray(photo("skimage_coffee", 35, 38).convert("L")).astype(np.uint16) * 257
+    Image.fromarray(gray16).save(root / "gray16.png")
+    (root / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (root / "notes.txt").write_text("not an image")
+    photo("skimage_coffee", 32, 32).save(root / ".hidden.png")
+    return root
+
+
+def test_eval_and_colorize_choose_the_same_files_and_colour_them_alike(ckpt, mixed_dir, tmp_path, capsys):
+    result = _eval_in_process(["data=folder", f"data.root={mixed_dir}", f"ckpt_path={ckpt}", "size=32",
+                               "device=cpu", "save_images=true"], tmp_path / "run")
+    out = tmp_path / "colorized"
+    code = colorize_main([str(mixed_dir), "--ckpt", str(ckpt), "--out", str(out), "--size", "32", "--batch", "1",
+                          "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and "broken.jpg" in err  # the corrupt file is the one problem
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(COLOUR_FILES + GRAY_FILES)  # no .txt, no hidden file, upper-case suffix found
+    # eval saw the same files: the colour ones evaluated, the gray ones and the corrupt one skipped.
+    saved = tmp_path / "run" / "colorized"
+    evaluated = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*.png"))
+    assert evaluated == sorted(str(Path(f).with_suffix(".png")) for f in COLOUR_FILES)
+    assert (result["images"], result["skipped_grayscale"], result["skipped_unreadable"]) == (
+        len(COLOUR_FILES), len(GRAY_FILES), 1)
+    assert [Path(f).name for f in result["unreadable_files"]] == ["broken.jpg"]
+    # ... decoded them to the same lightness and coloured them identically, pixel for pixel.
+    colorizer = load_colorizer(ckpt, device="cpu", size=32)
+    for rel in COLOUR_FILES:
+        by_eval = np.asarray(Image.open(saved / Path(rel).with_suffix(".png")))
+        with Image.open(mixed_dir / rel) as img:
+            by_api = np.asarray(colorize(img, colorizer).convert("RGB"))
+        np.testing.assert_array_equal(by_eval, by_api, err_msg=rel)
+        if rel.lower().endswith(".png"):  # lossless outputs of the command itself
+            by_cli = np.asarray(Image.open(out / rel).convert("RGB"))
+            np.testing.assert_array_equal(by_eval, by_cli, err_msg=rel)
+
+
+def test_test_split_through_the_trainer_around_the_loaded_network(ckpt, mixed_dir, tmp_path):
+    """``whole_photos=false``: the data's test split of crops through ``trainer.test``; the module is built
+    around the checkpoint's network, and the saved pictures are the true L with the predicted ab."""
+    run_dir = tmp_path / "run"
+    result = _eval_in_process(["data=folder", f"data.root={mixed_dir}", f"ckpt_path={ckpt}", "whole_photos=false",
+                               "data.image_size=32", "data.batch_size=2", "data.num_workers=0",
+                               "data.persistent_workers=false", "data.pin_memory=false", "data.drop_last=false",
+                               "data.test_fraction=0.25", "trainer.accelerator=cpu",
+                               "+trainer.enable_progress_bar=false", "save_images=true"], run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {f"test/{k}" for k in METRIC_KEYS} <= set(metrics) and result["metrics"] == metrics
+    assert metrics["test/psnr"] != pytest.approx(metrics["test/psnr_gray"], abs=1e-3)  # the biased head colours
+    saved = sorted((run_dir / "colorized").iterdir())
+    assert len(saved) == result["colorized"] == 2  # a quarter of the 8 colour photos
+    for path in saved:
+        rgb = np.asarray(Image.open(path))
+        assert rgb.shape == (32, 32, 3) and np.ptp(rgb.astype(int), axis=2).max() > 10

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorization.color import lab8_to_normalized, rgb_to_lab8
-from colorization.inference.colorizer import load_colorization_module
+from colorization.inference.checkpoint import load_trained
 from colorization.inference.export import ColorizerGraph, export, main, verify_onnx
 
 ONNX_TOLERANCE = 1e-4  # measured: ~2e-8 (l1) and ~2e-7 (ce, softmax over 313 bins)
@@ -30,7 +30,7 @@ def ckpt(request, tmp_path_factory):
     trainer.strategy.connect(module)
     path = tmp_path_factory.mktemp(f"export_{request.param}") / "model.ckpt"
     trainer.save_checkpoint(path)
-    return path
+    return path, module.eval()
 
 
 def _gray_crops(crops: np.ndarray, h: int, w: int) -> torch.Tensor:
@@ -40,8 +40,9 @@ def _gray_crops(crops: np.ndarray, h: int, w: int) -> torch.Tensor:
 
 
 def test_onnx_matches_torch_at_any_batch_and_size(ckpt, real_crops, tmp_path):
+    ckpt, _ = ckpt
     out = export(ckpt, tmp_path / "model.onnx", "onnx")
-    module = load_colorization_module(ckpt)
+    module = load_trained(ckpt)
     for n, h, w in [(4, 64, 64), (1, 37, 50), (3, 33, 64)]:  # odd sizes need the traced padding
         inputs = _gray_crops(real_crops[:n], h, w)
         with torch.no_grad():
@@ -52,12 +53,14 @@ def test_onnx_matches_torch_at_any_batch_and_size(ckpt, real_crops, tmp_path):
 
 
 def test_exported_graph_is_network_plus_decode(ckpt, real_crops):
-    module = load_colorization_module(ckpt)
+    """The graph exported from the loaded checkpoint colours as the training module that wrote it."""
+    path, module = ckpt
     inputs = _gray_crops(real_crops[:2], 64, 64)
-    torch.testing.assert_close(ColorizerGraph(module).eval()(inputs), module.colorize_normalized(inputs))
+    torch.testing.assert_close(ColorizerGraph(load_trained(path)).eval()(inputs), module.colorize_normalized(inputs))
 
 
 def test_cli_writes_and_verifies(ckpt, tmp_path, capsys):
+    ckpt, _ = ckpt
     out = tmp_path / "cli.pt2"
     args = ["--ckpt", str(ckpt), "--format", "pt2", "--out", str(out), "--verify-size", "64"]
     assert main(args) == 0

@@ -1,4 +1,4 @@
-"""Inference from a checkpoint without Lightning: same colours as the module, a fraction of the imports."""
+"""The one checkpoint loader: same colours as the training module, old checkpoints too, no Lightning or Hydra."""
 
 from __future__ import annotations
 
@@ -8,19 +8,19 @@ import sys
 import pytest
 import torch
 
-from colorization.inference.checkpoint import load_trained, split_model_config
+from colorization.inference.checkpoint import load_trained, translate_legacy_hparams
 from colorization.losses.rebalance import estimate_ab_prior
+from colorization.models.config import model_from_config
 from colorization.training.module import ColorizationModule
 
 ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
+UNET = {"name": "unet", "encoder": "resnet18", "decoder_channels": [32, 16, 8, 8, 8]}
 
 
 @pytest.fixture(scope="module", params=["l1", "ce"])
 def ckpt(request, tmp_path_factory):
     torch.manual_seed(0)
-    m = ColorizationModule(model={"name": "unet", "encoder": "resnet18", "decoder_channels": [32, 16, 8, 8, 8],
-                                  "width": 8, "compile": False, "channels_last": False},
-                           loss={"name": request.param}, optimizer=ADAM)
+    m = ColorizationModule(model=UNET, loss={"name": request.param}, optimizer=ADAM)
     if m.loss_fn.needs_prior:
         m.loss_fn.set_prior(estimate_ab_prior(torch.randint(0, 256, (4, 3, 16, 16), dtype=torch.uint8)))
     path = tmp_path_factory.mktemp("ckpt") / f"{request.param}.ckpt"
@@ -33,6 +33,7 @@ def test_same_colours_as_the_module(ckpt):
     trained = load_trained(path)
     L = torch.rand(2, 1, 40, 56) * 2 - 1
     torch.testing.assert_close(trained.colorize_normalized(L), module.colorize_normalized(L))
+    assert trained.hparams["model"] == UNET
 
 
 def test_loading_a_colorizer_imports_neither_lightning_nor_hydra(ckpt):
@@ -43,11 +44,88 @@ def test_loading_a_colorizer_imports_neither_lightning_nor_hydra(ckpt):
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_split_model_config():
-    name, run, kw = split_model_config({"name": "unet", "width": 8, "compile": True, "encoder": "resnet18"})
-    assert (name, run, kw) == ("unet", {"compile": True, "width": 8}, {"encoder": "resnet18"})
+# ---------------------------------------------------------------------------------------------- old checkpoints
+def _net_state(model: dict, out_channels: int = 2) -> tuple[torch.nn.Module, dict[str, torch.Tensor]]:
+    torch.manual_seed(1)
+    net = model_from_config(model, out_channels).eval()
+    with torch.no_grad():
+        net.head.bias.copy_(torch.tensor([0.3, -0.2]))  # visible colour, so a wrong load cannot pass
+    return net, {f"net.{k}": v for k, v in net.state_dict().items()}
 
 
+def _discriminator_state(prefix: str) -> dict[str, torch.Tensor]:
+    return {f"{prefix}model.0.weight": torch.randn(8, 3, 4, 4), f"{prefix}model.0.bias": torch.randn(8)}
+
+
+def test_old_checkpoint_with_run_options_in_the_model_config_loads(tmp_path):
+    """Checkpoints from before the run options moved out of the model config: compile*, channels_last, width."""
+    model = {"name": "vanilla", "widths": [8, 16, 32, 64]}
+    net, state = _net_state(model)
+    old_model = {**model, "width": 8, "compile": True, "compile_backend": "inductor", "compile_mode": None,
+                 "channels_last": True}
+    state["val_metrics.total"] = torch.zeros(())  # training-only entries are ignored
+    path = tmp_path / "old.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"model": old_model, "loss": {"name": "l1"},
+                                                          "optimizer": ADAM}}, path)
+    trained = load_trained(path)
+    L = torch.rand(1, 1, 32, 32) * 2 - 1
+    torch.testing.assert_close(trained(L), net(L).clamp(-1, 1))
+    assert trained.hparams["model"] == {**model, "width": 8}  # run options gone, what the network is kept
+
+
+@pytest.mark.parametrize("layout", ["old_gan_loss", "new_gan_module"])
+def test_gan_checkpoints_load_as_an_l1_head(tmp_path, layout):
+    """Old GAN runs: loss ``gan`` owning ``loss_fn.discriminator.*``; new ones: a registry loss, ``discriminator.*``."""
+    model = {"name": "vanilla", "widths": [8, 16, 32, 64]}
+    net, state = _net_state(model)
+    if layout == "old_gan_loss":
+        loss = {"name": "gan", "lambda_l1": 100.0, "gan_mode": "vanilla", "discriminator": {"n_layers": 2},
+                "d_lr": 2e-4}
+        state.update(_discriminator_state("loss_fn.discriminator."))
+    else:
+        loss = {"name": "l1"}
+        state.update(_discriminator_state("discriminator."))
+    path = tmp_path / f"{layout}.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"model": {**model, "compile": False}, "loss": loss}},
+               path)
+    trained = load_trained(path)
+    assert trained.hparams["loss"] == {"name": "l1"}
+    L = torch.rand(2, 1, 32, 32) * 2 - 1
+    want = net(L).clamp(-1, 1)
+    assert want.abs().max() > 0.1
+    torch.testing.assert_close(trained(L), want)
+
+
+def test_translate_legacy_hparams_keeps_only_network_and_loss_state():
+    hp = {"model": {"name": "unet", "compile": True, "channels_last": False, "encoder": "resnet18"},
+          "loss": {"name": "gan", "lambda_l1": 10.0}}
+    state = {"net.a": torch.zeros(1), "loss_fn.discriminator.w": torch.zeros(1), "val_best.psnr.x": torch.zeros(1)}
+    new_hp, new_state = translate_legacy_hparams(hp, state)
+    assert new_hp == {"model": {"name": "unet", "encoder": "resnet18"}, "loss": {"name": "l1"}}
+    assert list(new_state) == ["net.a"]
+
+
+# ---------------------------------------------------------------------------------------------- errors
 def test_missing_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_trained(tmp_path / "nope.ckpt")
+
+
+def test_a_file_that_is_not_a_checkpoint_is_one_clear_error(tmp_path):
+    path = tmp_path / "photo.ckpt"
+    path.write_bytes(b"\x89PNG not a checkpoint")
+    with pytest.raises(ValueError, match=r"photo\.ckpt is not a PyTorch checkpoint"):
+        load_trained(path)
+    other = tmp_path / "weights.pt"
+    torch.save({"weight": torch.zeros(2)}, other)
+    with pytest.raises(ValueError, match=r"weights\.pt is not a train\.py checkpoint"):
+        load_trained(other)
+
+
+def test_weights_that_do_not_fit_are_one_clear_error(tmp_path):
+    _, state = _net_state({"name": "vanilla", "widths": [8, 16, 32, 64]})
+    path = tmp_path / "mismatch.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"model": {"name": "vanilla", "widths": [8, 16, 32, 32]},
+                                                          "loss": {"name": "l1"}}}, path)
+    with pytest.raises(ValueError, match=r"mismatch\.ckpt: its net weights do not fit"):
+        load_trained(path)

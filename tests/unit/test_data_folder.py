@@ -110,3 +110,37 @@ def test_folder_without_colour_images(tmp_path, real_crops):
     Image.fromarray(real_crops[0][..., 0]).save(tmp_path / "only_gray.png")
     with pytest.raises(FileNotFoundError, match="no usable colour images"):
         ImageFolderLab(tmp_path, size=32)
+
+
+def test_scan_uses_the_shared_suffix_list_and_walk(tmp_path, real_crops):
+    """Upper-case suffixes and GIFs count; hidden files and folders do not (as for ``colorize DIR``)."""
+    from colorization.inference.image_files import find_inputs
+
+    (tmp_path / ".cache").mkdir()
+    Image.fromarray(real_crops[0]).save(tmp_path / "UPPER.PNG")
+    Image.fromarray(real_crops[1]).quantize(32).save(tmp_path / "palette.gif")
+    Image.fromarray(real_crops[2]).save(tmp_path / ".hidden.png")
+    Image.fromarray(real_crops[3]).save(tmp_path / ".cache" / "copy.png")
+    scan = scan_images(tmp_path)
+    assert [p.name for p in scan.files] == ["UPPER.PNG", "palette.gif"]
+    pairs, _ = find_inputs([str(tmp_path)])
+    assert [p for p, _ in pairs] == scan.files
+
+
+def test_one_decoder_full_precision_lightness_and_rounded_bytes():
+    """16-bit gray: L* from all 16 bits, bytes rounded to 8; alpha split off, composited only on request."""
+    from colorization.color import lightness_from_gray16
+    from colorization.inference.image_files import decode_pil
+
+    gray16 = np.array([[0, 257 * 100 + 128, 65535]], dtype=np.uint16)
+    decoded = decode_pil(Image.fromarray(gray16))
+    assert decoded.is_gray and decoded.samples.dtype == np.uint16
+    torch.testing.assert_close(decoded.lightness, lightness_from_gray16(gray16))
+    np.testing.assert_array_equal(decoded.rgb8()[0, :, 0], [0, 100, 255])  # 25828/257 = 100.5 -> 100
+    rgba = np.zeros((1, 2, 4), np.uint8)
+    rgba[..., :3] = 40
+    rgba[0, :, 3] = [0, 255]
+    decoded = decode_pil(Image.fromarray(rgba, "RGBA"))
+    np.testing.assert_array_equal(decoded.alpha, [[0, 255]])
+    np.testing.assert_array_equal(decoded.rgb8()[0, :, 0], [40, 40])  # samples as stored
+    np.testing.assert_array_equal(decoded.rgb8(background=255)[0, :, 0], [255, 40])  # what a viewer sees
