@@ -7,7 +7,7 @@ For vanilla, resnet34 and unet-resnet34 it measures images/s and step time of
   1. ``eager fp32``: a plain PyTorch loop (the net, AdamW, L1), fp32, no channels_last, no Lightning;
   2. ``project bf16+cl``: ``ColorizationModule`` under the real ``Trainer`` as ``trainer=gpu`` runs it
      (bf16-mixed, channels_last, cudnn benchmark);
-  3. ``project bf16+cl+compile``: the same with ``model.compile=true``;
+  3. ``project bf16+cl+compile``: the same with ``module.compile.enabled=true``;
 with FLOPs per image (forward + backward, ``torch.utils.flop_counter``), achieved TFLOP/s and MFU against the
 card's dense bf16 peak, peak memory, and the data path (memmap -> pinned DataLoader -> GPU augmentation against
 ``data.on_device=true``). Batches are uint8 LAB already on the GPU, converted in the step as in training, so the
@@ -36,7 +36,7 @@ import colorization  # noqa: E402, F401 - sets OMP_WAIT_POLICY before torch load
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
 from bench_data import write_synthetic  # noqa: E402
-from bench_train import MODELS, OPTIMIZER, InMemoryBatches, make_batches  # noqa: E402
+from bench_train import MODELS, OPTIMIZER, InMemoryData, make_batches  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from colorization.data.augment import BatchAugment, prepare_batch  # noqa: E402
@@ -136,16 +136,15 @@ def project(model: dict[str, Any], batches: list[torch.Tensor], steps: int, warm
     torch.manual_seed(0)
     # Dry runs pass backend "eager": inductor needs minutes of C++ compilation on a CPU, and another backend
     # still runs the torch.compile code path.
-    module = ColorizationModule(model={**model, "channels_last": True, "compile": compile_net,
-                                       "compile_backend": compile_backend},
-                                loss={"name": "l1"}, optimizer=dict(OPTIMIZER))
+    module = ColorizationModule(model=dict(model), loss={"name": "l1"}, optimizer=dict(OPTIMIZER), channels_last=True,
+                                compile={"enabled": compile_net, "backend": compile_backend})
     clock = _SyncClock(warmup, device)
     trainer = L.Trainer(accelerator="gpu" if device.type == "cuda" else "cpu", devices=1, precision="bf16-mixed",
                         benchmark=device.type == "cuda", max_steps=warmup + steps, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, limit_val_batches=0, callbacks=[clock])
-    feed = InMemoryBatches([batches[i % len(batches)] for i in range(warmup + steps)])
-    trainer.fit(module, train_dataloaders=feed)
+    feed = InMemoryData([batches[i % len(batches)] for i in range(warmup + steps)])
+    trainer.fit(module, datamodule=feed)
     return {"seconds": clock.t1 - clock.t0, "warmup_s": clock.t0 - clock.t_fit}
 
 
@@ -223,15 +222,15 @@ def profile_top_kernels(args: argparse.Namespace, name: str, top: int) -> list[d
     """The ``top`` kernels (CUDA) or ops (CPU) by self time over a few bf16 + channels_last steps of ``name``."""
     from torch.profiler import ProfilerActivity, profile
 
-    module = ColorizationModule(model={**MODELS[name], "channels_last": True}, loss={"name": "l1"},
-                                optimizer=dict(OPTIMIZER)).to(args.device)
+    module = ColorizationModule(model=dict(MODELS[name]), loss={"name": "l1"}, optimizer=dict(OPTIMIZER),
+                                channels_last=True).to(args.device)
     opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
     lab8 = make_batches(1, args.batch, args.size)[0].to(args.device)
     cuda = args.device.type == "cuda"
 
     def step() -> None:
         with torch.autocast(args.device.type, dtype=torch.bfloat16):
-            L_, ab = module.unpack(lab8)
+            L_, ab = prepare_batch(lab8)
             loss = module.loss_fn(module(L_).float(), ab)
         opt.zero_grad(set_to_none=True)
         loss.backward()

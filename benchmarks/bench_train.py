@@ -81,6 +81,22 @@ class InMemoryBatches:
         return iter(self.batches)
 
 
+class InMemoryData(L.LightningDataModule):
+    """Ready uint8 LAB batches as a datamodule: its ``on_after_batch_transfer`` makes ``(L, ab)`` floats on the
+    device, as :class:`~colorization.data.ColorizationDataModule` does without augmentation (the module only
+    ever sees floats)."""
+
+    def __init__(self, batches: list[torch.Tensor]) -> None:
+        super().__init__()
+        self.batches = batches
+
+    def train_dataloader(self) -> InMemoryBatches:
+        return InMemoryBatches(self.batches)
+
+    def on_after_batch_transfer(self, batch: torch.Tensor, dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return prepare_batch(batch)
+
+
 class _StepClock(L.Callback):
     def __init__(self) -> None:
         self.stamps: list[float] = []
@@ -98,7 +114,7 @@ def trainer_intervals(module: ColorizationModule, batches: list[torch.Tensor]) -
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                         limit_val_batches=0, callbacks=[clock])
-    trainer.fit(module, train_dataloaders=InMemoryBatches(batches))
+    trainer.fit(module, datamodule=InMemoryData(batches))
     return [b - a for a, b in zip(clock.stamps, clock.stamps[1:], strict=False)]
 
 
@@ -147,15 +163,16 @@ def train_images_per_s(model: dict[str, Any], size: int, batch: int, steps: int)
 
 
 def predict_images_per_s(model: dict[str, Any], size: int, batch: int, reps: int) -> float:
-    """Images/s of ``predict_step`` (uint8 LAB in, RGB uint8 out) in eval mode without gradients."""
+    """Images/s of ``prepare_batch`` + ``predict_step`` (uint8 LAB in, RGB uint8 out) in eval mode without
+    gradients."""
     module = make_module(model).eval()
     lab8 = make_batches(1, batch, size)[0]
     times = []
     with torch.inference_mode():
-        module.predict_step(lab8, 0)  # warm-up
+        module.predict_step(prepare_batch(lab8), 0)  # warm-up
         for _ in range(reps):
             t = time.perf_counter()
-            module.predict_step(lab8, 0)
+            module.predict_step(prepare_batch(lab8), 0)
             times.append(time.perf_counter() - t)
     return batch / statistics.median(times)
 

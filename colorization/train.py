@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 
 from colorization.config import instantiate_dict  # importing it registers the config resolvers
 from colorization.runs.job import run_job, write_json
-from colorization.runs.run_report import final_metrics, log_config, log_test_table, print_locations
+from colorization.runs.run_report import final_metrics, log_config, print_locations
+from colorization.training.wandb import log_test_table
 
 log = logging.getLogger(__name__)
 

@@ -170,6 +170,23 @@ class ColorizationDataModule(L.LightningDataModule):
     def data_test(self) -> Dataset | None:
         return self.datasets.get("test")
 
+    def fixed_images(self, count: int, split: str = "val") -> torch.Tensor | None:
+        """``count`` images of ``split`` as stored, uint8 LAB ``[N, 3, H, W]`` on the CPU (N <= count), or
+        ``None`` when the split is empty.
+
+        Spread evenly over the split (and so over its photos) and the same ones on every call: what a sample grid
+        shows epoch after epoch. They become network floats like any batch, via :meth:`on_after_batch_transfer`.
+        """
+        if not self.datasets:
+            self.setup()
+        dataset = self.datasets.get(split)
+        if dataset is None or len(dataset) == 0 or count < 1:
+            return None
+        positions = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
+        if hasattr(dataset, "get_batch"):  # memmap sources: one vectorised read
+            return dataset.get_batch(positions.tolist())
+        return torch.stack([torch.as_tensor(dataset[int(i)]) for i in positions])
+
     def prior_source(self) -> tuple[Dataset, Path]:
         """The training set and where its ab prior (for the classification loss) is cached, beside the data.
 

@@ -1,14 +1,12 @@
-"""Colorization losses: regression on ab (``l1``, ``mse``, ``huber``), Zhang 2016 classification (``ce``) and
-pix2pix's conditional GAN (``gan``).
+"""Colorization losses: regression on ab (``l1``, ``mse``, ``huber``) and Zhang 2016 classification (``ce``).
 
 ``create_loss(name, **kw)`` builds one; ``loss.out_channels`` sizes the model head and ``loss.decode(pred)``
 turns the head's output into normalised ab.
 """
 
-from colorization.losses import classification, gan, regression  # noqa: F401  (registers the losses)
+from colorization.losses import classification, regression  # noqa: F401  (registers the losses)
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins
 from colorization.losses.classification import ClassificationLoss
-from colorization.losses.gan import GANLoss
 from colorization.losses.rebalance import cached_prior, class_weights, estimate_ab_prior, smooth_prior
 from colorization.losses.registry import ColorizationLoss, create_loss, list_losses, register_loss
 from colorization.losses.regression import HuberLoss, L1Loss, MSELoss
@@ -17,7 +15,6 @@ __all__ = [
     "NUM_AB_BINS",
     "ClassificationLoss",
     "ColorizationLoss",
-    "GANLoss",
     "HuberLoss",
     "L1Loss",
     "MSELoss",

@@ -20,6 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
+from colorization.training.wandb import finish_wandb_run
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,6 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _finish_wandb() -> None:
-    # Each sweep job must be its own W&B run: close whatever run this job opened, pass or fail.
-    try:
-        import wandb
-
-        if wandb.run is not None:
-            wandb.finish(exit_code=0)
-    except Exception as e:  # noqa: BLE001 - a logging hiccup must not mask the job's own result
-        log.warning("wandb.finish failed: %s", e)
-
-
 def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> float | None:
     """Run ``task(cfg) -> result`` and record its status; return the value of ``cfg.optimized_metric``.
 
@@ -136,7 +126,7 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
         log.error("job failed: %s\n%s", error, traceback.format_exc())
         return math.nan
     finally:
-        _finish_wandb()
+        finish_wandb_run()
     log.info("job done: rank %d, model %s, loss %s, %.1f s", rank, info["model"], info["loss"], time.time() - start)
     if rank == 0:
         write_json(output_dir / STATUS_FILE, {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),

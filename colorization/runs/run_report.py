@@ -1,4 +1,6 @@
-"""What a run tells its loggers and its user: the resolved config, the test table, where things landed."""
+"""What a run tells its loggers and its user: the resolved config, its final metrics, where things landed.
+
+(Everything W&B-specific, the test table included, sits beside the W&B logger factory in ``training/``.)"""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
+
+from colorization.training.wandb import describe_wandb_runs
 
 log = logging.getLogger(__name__)
 
@@ -20,21 +23,6 @@ def log_config(trainer: L.Trainer, cfg: DictConfig) -> None:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     for logger in trainer.loggers:
         logger.log_hyperparams(resolved)
-
-
-@rank_zero_only
-def log_test_table(trainer: L.Trainer, metrics: dict[str, float]) -> None:
-    """The test metrics as one W&B table: metric | model | gray baseline."""
-    wandb_loggers = [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
-    if not wandb_loggers or not metrics:
-        return
-    rows = []
-    for key, value in sorted(metrics.items()):
-        if key.endswith("_gray"):
-            continue
-        rows.append([key, value, metrics.get(f"{key}_gray")])
-    for lg in wandb_loggers:
-        lg.log_table(key="test/metrics", columns=["metric", "model", "gray baseline"], data=rows)
 
 
 def final_metrics(fit_metrics: dict[str, float], test_metrics: dict[str, float]) -> dict[str, float]:
@@ -62,12 +50,8 @@ def print_locations(trainer: L.Trainer, result: dict[str, Any], output_dir: Path
         grids = sorted(samples.glob("epoch_*.png"))
         latest = f" ({len(grids)} PNG, latest {grids[-1].name})" if grids else ""
         table.add_row("sample grids", f"{samples}{latest}")
-    for lg in trainer.loggers:
-        if isinstance(lg, WandbLogger):
-            run = lg.experiment
-            where = getattr(run, "dir", None) or lg.save_dir
-            mode = "offline: `wandb sync` it to upload" if getattr(run, "offline", False) else getattr(run, "url", "")
-            table.add_row("W&B run", f"{Path(where).parent} ({mode})")
+    for where in describe_wandb_runs(trainer):
+        table.add_row("W&B run", where)
     metrics = result.get("metrics", {})
     for key in ("test/psnr", "test/psnr_gray", "test/ssim", "test/dcf", "test/auc"):
         if key in metrics:

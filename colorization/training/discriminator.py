@@ -3,7 +3,8 @@
 Input: the gray image and a colouring of it, ``cat(L, ab)`` ``[B,3,H,W]`` (L in [-1,1], ab normalised); output:
 one logit per patch ``[B,1,h,w]``. With the default ``n_layers=3`` it is pix2pix's 70x70 discriminator,
 C64-C128-C256-C512 (4x4 convs, strides 2,2,2,1, no norm on the first) and a 1-channel 4x4 conv, each patch
-logit seeing a 70x70 window. Not in the model registry: it is not a colorization network, the GAN loss owns it.
+logit seeing a 70x70 window. Not in the model registry: it is not a colorization network; the GAN module owns it
+(:mod:`colorization.training.gan_module`).
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
-"""The LightningModule: any registry model x any loss, trained on normalised LAB batches.
+"""The LightningModule: any registry model x any loss, trained on normalised LAB batches (automatic optimisation).
 
-Batches arrive as ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])`` floats on the device: the datamodule's
-``on_after_batch_transfer`` made them from uint8 LAB there (and augmented them while training), so DataLoader
-workers only slice bytes.
+Batches arrive as ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W] = ab*/128, about [-1,1])`` floats on the device: the
+datamodule's ``on_after_batch_transfer`` made them from uint8 LAB there (and augmented them while training), so
+DataLoader workers only slice bytes and this module never touches data code.
 
-A GAN loss (``loss=gan``: the loss has ``is_gan`` and owns a discriminator) switches the module to Lightning's
-manual optimization: per batch one discriminator step, then one generator step; see :meth:`_gan_training_step`.
+How the network runs (``compile``, ``channels_last``) is an argument of the module, not part of the model config:
+checkpoints keep ``hparams["model"]`` and ``hparams["loss"]`` as what the network *is*, which is all the checkpoint
+loader rebuilds inference from. pix2pix's GAN is a subclass: :class:`colorization.training.gan_module.GANModule`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import hydra
@@ -20,19 +22,20 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from colorization.color import render_normalized
-from colorization.data.augment import prepare_batch
-from colorization.inference.checkpoint import split_model_config
 from colorization.losses import create_loss
 from colorization.metrics import ColorizationMetrics
-from colorization.models import create_model, set_encoder_frozen
+from colorization.models import set_encoder_frozen
+from colorization.models.config import model_from_config
 
 log = logging.getLogger(__name__)
 
 # Metrics whose best-so-far value is tracked, and whether higher is better.
 BEST_TRACKED = {"psnr": True, "ssim": True, "auc": True, "dcf": False, "loss": False}
+DEFAULT_COMPILE = {"enabled": False, "backend": "inductor", "mode": None}
+CHANNELS_LAST_CHOICES = (True, False, "auto")
 
 
-def _plain(cfg: Any) -> Any:
+def plain(cfg: Any) -> Any:
     """DictConfig -> plain dict, so checkpoints hold plain containers (loadable without Hydra)."""
     if isinstance(cfg, DictConfig):
         return OmegaConf.to_container(cfg, resolve=True)
@@ -40,56 +43,52 @@ def _plain(cfg: Any) -> Any:
 
 
 class ColorizationModule(L.LightningModule):
-    """Trains ``create_model(model['name'], loss.out_channels, **model)`` with ``create_loss(**loss)``.
+    """Trains ``model_from_config(model, loss.out_channels)`` with ``create_loss(**loss)``.
 
     Args:
-        model: registry name under ``name`` plus model kwargs; ``compile`` and ``channels_last`` are taken out
-            here (they are about how to run the net, not what it is).
+        model: registry name under ``name`` plus model kwargs (what the network is).
         loss: registry name under ``name`` plus loss kwargs.
         optimizer: a Hydra config with ``_target_`` and ``_partial_: true`` (params are filled in here).
         scheduler: optional Hydra config likewise, or None; ``scheduler_interval`` says step or epoch.
         freeze_encoder_epochs: keep the encoder frozen for this many first epochs (transfer learning).
         encoder_lr_mult: the encoder's learning rate is the optimizer's times this (discriminative LRs).
+        compile: ``{"enabled", "backend", "mode"}``: ``torch.compile`` the network's forward.
+        channels_last: ``True``, ``False`` or ``"auto"`` (on when the module runs on CUDA, where it is faster).
     """
 
     def __init__(
         self,
-        model: dict | DictConfig,
-        loss: dict | DictConfig,
-        optimizer: dict | DictConfig | None = None,
-        scheduler: dict | DictConfig | None = None,
+        model: Mapping[str, Any],
+        loss: Mapping[str, Any],
+        optimizer: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
         scheduler_interval: str = "epoch",
         freeze_encoder_epochs: int = 0,
         encoder_lr_mult: float = 1.0,
+        compile: Mapping[str, Any] | None = None,  # the config key: torch.compile options
+        channels_last: bool | str = "auto",
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(
-            {
-                "model": _plain(model),
-                "loss": _plain(loss),
-                "optimizer": _plain(optimizer),
-                "scheduler": _plain(scheduler),
-                "scheduler_interval": scheduler_interval,
-                "freeze_encoder_epochs": freeze_encoder_epochs,
-                "encoder_lr_mult": encoder_lr_mult,
-            }
-        )
-        self.model_name, run, model_kw = split_model_config(_plain(model))
-        self.compile_model = bool(run.get("compile", False))
-        compile_kw = {"backend": run.get("compile_backend", "inductor"), "mode": run.get("compile_mode")}
-        self.channels_last = bool(run.get("channels_last", False))
-        loss_kw = dict(_plain(loss))
+        if channels_last not in CHANNELS_LAST_CHOICES:
+            raise ValueError(f"module.channels_last must be true, false or auto, got {channels_last!r}")
+        compile_opts = {**DEFAULT_COMPILE, **dict(plain(compile) or {})}
+        self.save_hyperparameters({
+            "model": plain(model), "loss": plain(loss), "optimizer": plain(optimizer), "scheduler": plain(scheduler),
+            "scheduler_interval": scheduler_interval, "freeze_encoder_epochs": freeze_encoder_epochs,
+            "encoder_lr_mult": encoder_lr_mult, "compile": compile_opts, "channels_last": channels_last,
+        })
+        loss_kw = dict(self.hparams.loss)
         self.loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
-        self.net = create_model(self.model_name, out_channels=self.loss_fn.out_channels, **model_kw)
-        # A GAN loss trains its own discriminator: two optimizers, stepped by hand in training_step.
-        self.is_gan = bool(getattr(self.loss_fn, "is_gan", False))
-        if self.is_gan:
-            self.automatic_optimization = False
-        if self.channels_last:
+        self.net = model_from_config(self.hparams.model, self.loss_fn.out_channels)
+        self.channels_last = channels_last
+        # Decided once the device is known (setup); None: by each input's device (no Trainer).
+        self._use_channels_last: bool | None = True if channels_last is True else None
+        if channels_last is True:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Not a submodule attribute: the compiled wrapper shares net's parameters, and registering it would
         # store every weight twice in checkpoints.
-        forward_net = torch.compile(self.net, **compile_kw) if self.compile_model else self.net
+        forward_net = (torch.compile(self.net, backend=compile_opts["backend"], mode=compile_opts["mode"])
+                       if compile_opts["enabled"] else self.net)
         object.__setattr__(self, "_forward_net", forward_net)
 
         self.val_loss = MeanMetric()
@@ -100,18 +99,18 @@ class ColorizationModule(L.LightningModule):
         )
         self._gray_logged = False
 
-    # ------------------------------------------------------------------ data
-    @staticmethod
-    def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L, ab)`` from a batch: the datamodule already made floats on the device; a bare uint8 LAB batch
-        (no datamodule, e.g. a benchmark or a script) is normalised here without augmentation."""
-        if isinstance(batch, torch.Tensor):
-            return prepare_batch(batch)
-        return batch[0], batch[1]
-
+    # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
+        # The root device is known here, before the strategy moves the net there and wraps it (DDP): converting
+        # the weights now keeps DDP's gradient buckets in the same memory format as the gradients.
+        self._use_channels_last = self._wants_channels_last(self.trainer.strategy.root_device)
+        if self._use_channels_last:
+            self.net.to(memory_format=torch.channels_last)
         if stage == "fit":
             self._set_prior(getattr(self.trainer, "datamodule", None))
+
+    def _wants_channels_last(self, device: torch.device) -> bool:
+        return self.channels_last is True or (self.channels_last == "auto" and device.type == "cuda")
 
     def _set_prior(self, dm: Any) -> None:
         """The classification loss needs the training set's ab distribution (class rebalancing)."""
@@ -129,21 +128,24 @@ class ColorizationModule(L.LightningModule):
 
     # ------------------------------------------------------------------ forward
     def forward(self, L_: torch.Tensor) -> torch.Tensor:
-        """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, H, W]``."""
-        if self.channels_last:
+        """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, H, W]`` (unbounded)."""
+        use_cl = self._use_channels_last
+        if use_cl is None:
+            use_cl = self._wants_channels_last(L_.device)
+        if use_cl:
             L_ = L_.contiguous(memory_format=torch.channels_last)
         return self._forward_net(L_)
 
     @torch.no_grad()
     def colorize_normalized(self, L_: torch.Tensor) -> torch.Tensor:
-        """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` (normalised), decoded by the loss."""
+        """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` in [-1,1] (normalised), decoded by the loss."""
         return self.loss_fn.decode(self(L_).float())
 
-    def _step(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        L_, ab = self.unpack(batch)
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(L, ab)`` -> ``(scalar loss, network output [B, loss.out_channels, H, W])``."""
+        L_, ab = batch
         pred = self(L_)
-        loss = self.loss_fn(pred.float(), ab)
-        return loss, pred
+        return self.loss_fn(pred.float(), ab), pred
 
     # ------------------------------------------------------------------ train / val / test
     def on_train_epoch_start(self) -> None:
@@ -155,78 +157,15 @@ class ColorizationModule(L.LightningModule):
                 log.info("encoder %s at epoch %d", "frozen" if frozen else "trainable", self.current_epoch)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        if self.is_gan:
-            return self._gan_training_step(batch)
         loss, _ = self._step(batch)
         # A plain tensor: Lightning keeps the epoch mean itself, without a metric object's per-step bookkeeping.
         self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
         return loss
 
-    def _gan_training_step(self, batch: Any) -> torch.Tensor:
-        """pix2pix's update: D on (L, truth) vs (L, G(L)) detached, then G against the updated D + lambda*L1.
-
-        Logs ``train/loss`` (G's total), ``train/g_adv``, ``train/g_l1`` (unweighted), ``train/d_loss``,
-        ``train/d_real`` / ``train/d_fake`` (D's mean belief that truth / prediction is real).
-        """
-        opt_g, opt_d = self.optimizers()
-        gan = self.loss_fn
-        L_, ab = self.unpack(batch)
-        pred = self(L_).float()
-
-        # toggle_optimizer leaves only this optimizer's parameters trainable (and restores the rest after), so
-        # D's backward computes no generator gradients and G's backward none for D.
-        self.toggle_optimizer(opt_d)
-        d = gan.discriminator_loss(L_, pred, ab)
-        opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d["loss"])
-        if gan.gradient_clip_val is not None:
-            self.clip_gradients(opt_d, gradient_clip_val=gan.gradient_clip_val, gradient_clip_algorithm="norm")
-        opt_d.step()
-        self.untoggle_optimizer(opt_d)
-
-        self.toggle_optimizer(opt_g)
-        g = gan.generator_loss(L_, pred, ab)
-        opt_g.zero_grad(set_to_none=True)
-        self.manual_backward(g["loss"])
-        if gan.gradient_clip_val is not None:
-            self.clip_gradients(opt_g, gradient_clip_val=gan.gradient_clip_val, gradient_clip_algorithm="norm")
-        opt_g.step()
-        self.untoggle_optimizer(opt_g)
-
-        if self.hparams.scheduler and self.hparams.scheduler_interval == "step":
-            for scheduler in self._gan_schedulers():
-                scheduler.step()
-        n = len(L_)
-        self.log("train/loss", g["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
-        logged = {"g_adv": g["adv"], "g_l1": g["l1"], "d_loss": d["loss"], "d_real": d["real"], "d_fake": d["fake"]}
-        self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True, on_epoch=True,
-                      batch_size=n)
-        return g["loss"].detach()
-
-    def _gan_schedulers(self) -> list[Any]:
-        schedulers = self.lr_schedulers()
-        if schedulers is None:
-            return []
-        return list(schedulers) if isinstance(schedulers, list) else [schedulers]
-
-    def on_train_epoch_end(self) -> None:
-        # Manual optimization: Lightning steps no scheduler itself. Validation already ran this epoch, so a
-        # plateau scheduler sees this epoch's val/loss.
-        if not (self.is_gan and self.hparams.scheduler and self.hparams.scheduler_interval == "epoch"):
-            return
-        for scheduler in self._gan_schedulers():
-            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-                value = self.trainer.callback_metrics.get("val/loss")
-                if value is not None:
-                    scheduler.step(value)
-            else:
-                scheduler.step()
-
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
         self.val_loss(loss)
-        L_, ab = self.unpack(batch)
-        self.val_metrics.update(L_, self.loss_fn.decode(pred.float()), ab)
+        self.val_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
 
     def on_validation_epoch_end(self) -> None:
         values = {k: v for k, v in self.val_metrics.compute().items()}
@@ -248,27 +187,27 @@ class ColorizationModule(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
-        L_, ab = self.unpack(batch)
-        self.test_metrics.update(L_, self.loss_fn.decode(pred.float()), ab)
+        self.test_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
         self.test_metrics.reset()
         self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True)
 
-    def predict_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        """RGB uint8 ``[B,3,H,W]``: the true L with the predicted ab.
+    def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """``(L, ab)`` -> RGB uint8 ``[B,3,H,W]`` in [0,255]: the true L with the predicted ab.
 
         Rendered by :func:`colorization.color.render_normalized`, as every picture is.
         """
-        L_ = self.unpack(batch)[0].float()
+        L_ = batch[0].float()
         return render_normalized(L_, self.colorize_normalized(L_))
 
     # ------------------------------------------------------------------ optimisation
-    def configure_optimizers(self) -> Any:
+    def generator_optimizer(self) -> torch.optim.Optimizer:
+        """The configured optimizer over the network's parameters (an ``encoder`` group when its lr differs)."""
         hp = self.hparams
         if hp.optimizer is None:
-            raise ValueError("ColorizationModule needs an optimizer config (conf/optimizer/...)")
+            raise ValueError(f"{type(self).__name__} needs an optimizer config (conf/optimizer/...)")
         # A separate encoder group only when it gets its own learning rate (one group is one optimizer loop).
         split = hp.encoder_lr_mult != 1.0
         encoder_params = list(getattr(self.net, "encoder_parameters", lambda: [])()) if split else []
@@ -278,9 +217,11 @@ class ColorizationModule(L.LightningModule):
         groups = [{"params": rest, "lr": base_lr}]
         if encoder_params:
             groups.append({"params": encoder_params, "lr": base_lr * hp.encoder_lr_mult, "name": "encoder"})
-        optimizer = hydra.utils.instantiate(hp.optimizer)(params=groups)
-        if self.is_gan:
-            return self._gan_optimizers(optimizer)
+        return hydra.utils.instantiate(hp.optimizer)(params=groups)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.generator_optimizer()
+        hp = self.hparams
         if not hp.scheduler:
             return optimizer
         scheduler = hydra.utils.instantiate(hp.scheduler)(optimizer=optimizer)
@@ -288,12 +229,3 @@ class ColorizationModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": hp.scheduler_interval, "monitor": "val/loss"},
         }
-
-    def _gan_optimizers(self, opt_g: torch.optim.Optimizer) -> Any:
-        """``[generator's, discriminator's]`` optimizers (the discriminator's from the loss config; its
-        parameters are in no generator group), and the configured scheduler once per optimizer."""
-        opt_d = self.loss_fn.discriminator_optimizer()
-        if not self.hparams.scheduler:
-            return [opt_g, opt_d]
-        make = hydra.utils.instantiate(self.hparams.scheduler)
-        return [opt_g, opt_d], [make(optimizer=opt_g), make(optimizer=opt_d)]

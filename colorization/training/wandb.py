@@ -1,13 +1,21 @@
-"""Weights & Biases without surprises: offline unless the user is logged in, never a login prompt."""
+"""Every Weights & Biases call of the project: the logger (offline unless the user is logged in, never a login
+prompt), the sample images, the test table, where a run lives, and closing the run at the end of a job."""
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from lightning.pytorch.loggers import WandbLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+log = logging.getLogger(__name__)
 
 
 def wandb_logged_in() -> bool:
@@ -42,3 +50,50 @@ def wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
     Path(save_dir).mkdir(parents=True, exist_ok=True)
     return WandbLogger(save_dir=save_dir, mode=mode, offline=(mode == "offline"), **kwargs)
+
+
+def wandb_loggers(trainer: Any) -> list[WandbLogger]:
+    """The trainer's W&B loggers (none with ``logger=none`` / csv / tensorboard)."""
+    return [lg for lg in trainer.loggers if isinstance(lg, WandbLogger)]
+
+
+def log_sample_images(trainer: Any, rows: Sequence[np.ndarray], epoch: int) -> None:
+    """Each uint8 ``[H, 3W, 3]`` row (gray | prediction | truth) under ``val/samples``, one caption per image."""
+    captions = [f"val image {i}: gray | prediction | truth (epoch {epoch})" for i in range(len(rows))]
+    for logger in wandb_loggers(trainer):
+        logger.log_image(key="val/samples", images=list(rows), caption=captions, step=trainer.global_step)
+
+
+@rank_zero_only
+def log_test_table(trainer: Any, metrics: dict[str, float]) -> None:
+    """The test metrics as one W&B table ``test/metrics``: metric | model | gray baseline."""
+    loggers = wandb_loggers(trainer)
+    if not loggers or not metrics:
+        return
+    rows = [[key, value, metrics.get(f"{key}_gray")] for key, value in sorted(metrics.items())
+            if not key.endswith("_gray")]
+    for logger in loggers:
+        logger.log_table(key="test/metrics", columns=["metric", "model", "gray baseline"], data=rows)
+
+
+def describe_wandb_runs(trainer: Any) -> list[str]:
+    """Where each W&B run of the trainer lives, for the end-of-run table: ``<dir> (offline: ... | url)``."""
+    out = []
+    for logger in wandb_loggers(trainer):
+        run = logger.experiment
+        where = getattr(run, "dir", None) or logger.save_dir
+        mode = "offline: `wandb sync` it to upload" if getattr(run, "offline", False) else getattr(run, "url", "")
+        out.append(f"{Path(where).parent} ({mode})")
+    return out
+
+
+def finish_wandb_run() -> None:
+    """Close the W&B run this process opened, if any: each sweep job must be its own W&B run, pass or fail."""
+    wandb = sys.modules.get("wandb")  # never imported: no run was opened, and importing it costs seconds
+    if wandb is None:
+        return
+    try:
+        if wandb.run is not None:
+            wandb.finish(exit_code=0)
+    except Exception as e:  # noqa: BLE001 - a logging hiccup must not mask the job's own result
+        log.warning("wandb.finish failed: %s", e)

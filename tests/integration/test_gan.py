@@ -1,20 +1,28 @@
-"""``loss=gan``: the 70x70 PatchGAN, pix2pix's losses, and manual-optimization training in the module."""
+"""``module=gan`` (and ``loss=gan``): the 70x70 PatchGAN, pix2pix's losses, and its own manual-optimisation module."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from hydra import compose, initialize_config_dir
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf, open_dict
 
+import colorization.config  # noqa: F401 - registers the resolvers the configs use
 from colorization.color import rgb_to_lab8
-from colorization.losses import GANLoss, create_loss
+from colorization.data.augment import prepare_batch
+from colorization.losses import L1Loss, list_losses
+from colorization.training.adversarial import adversarial_loss, realness
 from colorization.training.discriminator import PatchDiscriminator, patchgan_receptive_field
+from colorization.training.gan_module import GANModule, gan_settings
 from colorization.training.module import ColorizationModule
 
+REPO = Path(__file__).resolve().parents[2]
 TINY_MODELS = {
     "vanilla": {"name": "vanilla", "widths": [8, 16, 32, 64]},
     "resnet": {"name": "resnet", "encoder": "resnet18", "decoder_channels": [32, 16, 8, 8, 8]},
@@ -22,18 +30,27 @@ TINY_MODELS = {
 }
 TINY_D = {"base_channels": 8, "n_layers": 3, "norm": "batch"}
 GAN_KEYS = ("train/loss", "train/g_adv", "train/g_l1", "train/d_loss", "train/d_real", "train/d_fake")
+ADAM = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-4, "betas": [0.5, 0.999]}
 
 
-def _loader(real_crops, n: int = 8, size: int = 32, batch_size: int = 4) -> DataLoader:
-    """Bare uint8 LAB batches ``[B,3,size,size]`` of real photo crops (the module normalises them)."""
-    rgb = torch.from_numpy(real_crops[:n, :size, :size]).permute(0, 3, 1, 2).contiguous()
-    return DataLoader(list(rgb_to_lab8(rgb)), batch_size=batch_size, shuffle=False)
+class _Batches:
+    """``(L, ab)`` float batches of real photo crops, as the datamodule's ``on_after_batch_transfer`` makes them
+    (an iterable, not a list: Lightning would read a list as several dataloaders)."""
+
+    def __init__(self, real_crops, n: int = 8, size: int = 32, batch_size: int = 4) -> None:
+        rgb = torch.from_numpy(real_crops[:n, :size, :size]).permute(0, 3, 1, 2).contiguous()
+        self.batches = [prepare_batch(b, pool=None) for b in rgb_to_lab8(rgb).split(batch_size)]
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        return iter(self.batches)
 
 
-def _module(model: dict, scheduler: dict | None = None, **loss_kw) -> ColorizationModule:
-    loss = {"name": "gan", "discriminator": TINY_D, **loss_kw}
-    optimizer = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 2e-4, "betas": [0.5, 0.999]}
-    return ColorizationModule(model=model, loss=loss, optimizer=optimizer, scheduler=scheduler)
+def _module(model: dict, scheduler: dict | None = None, **gan_kw) -> GANModule:
+    return GANModule(model=model, loss={"name": "l1"}, optimizer=ADAM, scheduler=scheduler,
+                     gan={"discriminator": TINY_D, **gan_kw})
 
 
 def _trainer(tmp_path, max_epochs: int = 1, batches: int = 2, **kw) -> L.Trainer:
@@ -77,36 +94,72 @@ def test_patchgan_receptive_field_measured():
     assert rows.max() - rows.min() + 1 == 70 and cols.max() - cols.min() + 1 == 70
 
 
-# ------------------------------------------------------------------------------------------ loss
+# ------------------------------------------------------------------------------------------ loss terms
+def test_adversarial_terms():
+    logits = torch.tensor([[[[0.0, 2.0]]]])
+    assert adversarial_loss(logits, 1.0, "vanilla") == pytest.approx(
+        F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)).item())
+    assert adversarial_loss(logits, 0.9, "lsgan") == pytest.approx(((0.9 - 0.0) ** 2 + (2.0 - 0.9) ** 2) / 2)
+    assert realness(logits, "vanilla") == pytest.approx((0.5 + torch.sigmoid(torch.tensor(2.0)).item()) / 2)
+    assert realness(logits, "lsgan") == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="gan_mode"):
+        adversarial_loss(logits, 1.0, "wgan")
+
+
 def test_gan_loss_parts():
     torch.manual_seed(0)
-    gan = create_loss("gan", discriminator=TINY_D)
-    assert isinstance(gan, GANLoss) and gan.out_channels == 2 and gan.is_gan and gan.lambda_l1 == 100.0
+    gan = _module(TINY_MODELS["vanilla"])
+    assert isinstance(gan.loss_fn, L1Loss) and gan.loss_fn.out_channels == 2 and gan.gan["lambda_l1"] == 100.0
     L_ = torch.rand(2, 1, 32, 32) * 2 - 1
     ab, pred = torch.rand(2, 2, 32, 32) - 0.5, torch.randn(2, 2, 32, 32, requires_grad=True)
-    assert torch.allclose(gan(pred, ab), F.l1_loss(pred, ab))  # val/loss: the plain L1
-    assert torch.equal(gan.decode(torch.full((1, 2, 4, 4), 3.0)), torch.ones(1, 2, 4, 4))
+    assert torch.allclose(gan.loss_fn(pred, ab), F.l1_loss(pred, ab))  # val/loss: the plain L1
+    assert torch.equal(gan.loss_fn.decode(torch.full((1, 2, 4, 4), 3.0)), torch.ones(1, 2, 4, 4))
     g = gan.generator_loss(L_, pred, ab)
     assert torch.allclose(g["loss"], g["adv"] + 100.0 * g["l1"])
     g["loss"].backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     d = gan.discriminator_loss(L_, pred, ab)
     assert math.isfinite(d["loss"].item()) and 0 <= d["real"] <= 1 and 0 <= d["fake"] <= 1
-    lsgan = create_loss("gan", gan_mode="lsgan", discriminator=TINY_D)
+    lsgan = _module(TINY_MODELS["vanilla"], gan_mode="lsgan")
     assert math.isfinite(lsgan.discriminator_loss(L_, pred, ab)["loss"].item())
     with pytest.raises(ValueError, match="gan_mode"):
-        create_loss("gan", gan_mode="wgan")
+        _module(TINY_MODELS["vanilla"], gan_mode="wgan")
+    with pytest.raises(ValueError, match="unknown module.gan settings"):
+        _module(TINY_MODELS["vanilla"], lamda_l1=3.0)
+    with pytest.raises(ValueError, match="predicts ab"):
+        GANModule(model=TINY_MODELS["vanilla"], loss={"name": "ce"}, optimizer=ADAM)
+    assert "gan" not in list_losses()  # the GAN is a training algorithm now, not a loss
 
 
 # ------------------------------------------------------------------------------------------ training
-def test_gan_step_updates_both_networks(real_crops, tmp_path):
+class _StepOrder(L.Callback):
+    """Which network each optimizer step updates, and the gradient norms of D and G at that moment."""
+
+    def __init__(self) -> None:
+        self.order: list[str] = []
+        self.grads: list[tuple[float, float]] = []
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        d_ids = {id(p) for p in pl_module.discriminator.parameters()}
+        self.order.append("D" if id(optimizer.param_groups[0]["params"][0]) in d_ids else "G")
+        self.grads.append(tuple(sum(float(p.grad.abs().sum()) for p in part.parameters() if p.grad is not None)
+                                for part in (pl_module.discriminator, pl_module.net)))
+
+
+def test_gan_step_trains_d_then_g(real_crops, tmp_path):
     torch.manual_seed(0)
     module = _module(TINY_MODELS["vanilla"])
     assert module.automatic_optimization is False
-    g0, d0 = _params(module.net), _params(module.loss_fn.discriminator)
-    trainer = _trainer(tmp_path)
-    trainer.fit(module, train_dataloaders=_loader(real_crops))
-    assert _changed(g0, module.net) > 0.9 and _changed(d0, module.loss_fn.discriminator) > 0.9
+    g0, d0 = _params(module.net), _params(module.discriminator)
+    steps = _StepOrder()
+    trainer = _trainer(tmp_path, callbacks=[steps])
+    trainer.fit(module, train_dataloaders=_Batches(real_crops))
+    assert _changed(g0, module.net) > 0.9 and _changed(d0, module.discriminator) > 0.9
+    # Per batch: D's step, then G's. D's backward leaves G without gradients (first batch), and G's backward
+    # adds nothing to D's (toggle_optimizer): D's gradients at G's step are those of D's own step.
+    assert steps.order == ["D", "G"] * 2, steps.order
+    (d1, g1), (d2, g2), (d3, _), (d4, _) = steps.grads
+    assert d1 > 0 and g1 == 0 and g2 > 0 and d2 == d1 and d4 == d3
     metrics = trainer.callback_metrics
     for key in GAN_KEYS:
         assert math.isfinite(float(metrics[key])), key
@@ -115,7 +168,7 @@ def test_gan_step_updates_both_networks(real_crops, tmp_path):
     opt_g, opt_d = trainer.optimizers
     g_ids = {id(p) for group in opt_g.param_groups for p in group["params"]}
     d_ids = {id(p) for group in opt_d.param_groups for p in group["params"]}
-    assert d_ids == {id(p) for p in module.loss_fn.discriminator.parameters()} and not g_ids & d_ids
+    assert d_ids == {id(p) for p in module.discriminator.parameters()} and not g_ids & d_ids
     assert g_ids == {id(p) for p in module.net.parameters()}
     assert opt_d.param_groups[0]["lr"] == 2e-4 and opt_d.param_groups[0]["betas"] == (0.5, 0.999)
     # Two batches, one step each per optimizer.
@@ -126,33 +179,117 @@ def test_gan_step_updates_both_networks(real_crops, tmp_path):
 def test_gan_composes_with_every_generator(name, real_crops, tmp_path):
     torch.manual_seed(0)
     module = _module(TINY_MODELS[name])
-    g0, d0 = _params(module.net), _params(module.loss_fn.discriminator)
+    g0, d0 = _params(module.net), _params(module.discriminator)
     trainer = _trainer(tmp_path, batches=1)
-    trainer.fit(module, train_dataloaders=_loader(real_crops, n=4))
-    assert _changed(g0, module.net) > 0.5 and _changed(d0, module.loss_fn.discriminator) > 0.9
+    trainer.fit(module, train_dataloaders=_Batches(real_crops, n=4))
+    assert _changed(g0, module.net) > 0.5 and _changed(d0, module.discriminator) > 0.9
     assert all(math.isfinite(float(trainer.callback_metrics[k])) for k in GAN_KEYS)
 
 
+def _legacy(ckpt: dict) -> dict:
+    """The same checkpoint as the loss-owned GAN wrote it: D under ``loss_fn.``, the settings in the loss."""
+    old = dict(ckpt)
+    old["state_dict"] = {(f"loss_fn.{k}" if k.startswith("discriminator.") else k): v
+                         for k, v in ckpt["state_dict"].items()}
+    hp = dict(ckpt["hyper_parameters"])
+    hp["loss"] = {"name": "gan", **hp.pop("gan")}
+    old["hyper_parameters"] = hp
+    return old
+
+
 def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
-    """Both optimizers and schedulers are saved and restored; schedulers step once per epoch; D is in the ckpt."""
+    """Both optimizers and schedulers are saved and restored; schedulers step once per epoch; D is in the ckpt
+    under ``discriminator.``, and an old checkpoint (D under ``loss_fn.``) resumes and loads alike."""
     torch.manual_seed(0)
     scheduler = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 1, "gamma": 0.5}
     module = _module(TINY_MODELS["vanilla"], scheduler=scheduler, gradient_clip_val=1.0)
     trainer = _trainer(tmp_path, max_epochs=1)
-    trainer.fit(module, train_dataloaders=_loader(real_crops))
+    trainer.fit(module, train_dataloaders=_Batches(real_crops))
     ckpt_path = tmp_path / "gan.ckpt"
     trainer.save_checkpoint(ckpt_path)
     ckpt = torch.load(ckpt_path, weights_only=False)
     assert len(ckpt["optimizer_states"]) == 2 and len(ckpt["lr_schedulers"]) == 2
-    assert any(k.startswith("loss_fn.discriminator.") for k in ckpt["state_dict"])
+    assert any(k.startswith("discriminator.") for k in ckpt["state_dict"])
+    assert {k.split(".")[0] for k in ckpt["state_dict"]} <= {"net", "loss_fn", "discriminator", "val_loss",
+                                                             "val_metrics", "test_metrics", "val_best"}
+    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1"}
+    assert ckpt["hyper_parameters"]["gan"]["gradient_clip_val"] == 1.0
     assert [s["last_epoch"] for s in ckpt["lr_schedulers"]] == [1, 1]
+    old_path = tmp_path / "old.ckpt"
+    torch.save(_legacy(ckpt), old_path)
 
-    resumed = _module(TINY_MODELS["vanilla"], scheduler=scheduler, gradient_clip_val=1.0)
-    trainer2 = _trainer(tmp_path, max_epochs=2)
-    trainer2.fit(resumed, train_dataloaders=_loader(real_crops), ckpt_path=ckpt_path)
-    opt_g, opt_d = trainer2.optimizers
-    # Adam's step counters continue from the checkpoint (2 batches per epoch, 2 epochs), lrs halved twice.
-    assert all(s["step"].item() == 4 for s in opt_d.state.values())
-    assert all(s["step"].item() == 4 for s in opt_g.state.values())
-    assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
-    assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
+    for path in (ckpt_path, old_path):
+        resumed = _module(TINY_MODELS["vanilla"], scheduler=scheduler, gradient_clip_val=1.0)
+        trainer2 = _trainer(tmp_path, max_epochs=2)
+        trainer2.fit(resumed, train_dataloaders=_Batches(real_crops), ckpt_path=path)
+        opt_g, opt_d = trainer2.optimizers
+        # Adam's step counters continue from the checkpoint (2 batches per epoch, 2 epochs), lrs halved twice.
+        assert all(s["step"].item() == 4 for s in opt_d.state.values())
+        assert all(s["step"].item() == 4 for s in opt_g.state.values())
+        assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
+        assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
+
+    loaded = GANModule.load_from_checkpoint(old_path, weights_only=False)
+    assert loaded.hparams.loss == {"name": "l1"} and loaded.gan["gradient_clip_val"] == 1.0
+    for k, v in module.discriminator.state_dict().items():
+        assert torch.equal(loaded.discriminator.state_dict()[k], v), k
+
+
+# ------------------------------------------------------------------------------------------ config
+def _compose(overrides: list[str], run_dir: Path):
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+        cfg.hydra.runtime.cwd = str(run_dir)
+        cfg.hydra.job.num = 0
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def test_loss_gan_and_module_gan_compose_to_the_gan_module(tmp_path):
+    import hydra
+
+    via_loss = _compose(["loss=gan", "module.gan.lambda_l1=10"], tmp_path)
+    assert via_loss.hydra.runtime.choices.loss == "gan"  # what tags and the sweep summary show
+    via_loss = OmegaConf.to_container(via_loss, resolve=True)
+    via_module = OmegaConf.to_container(_compose(["module=gan", "loss=l1", "module.gan.lambda_l1=10"], tmp_path),
+                                        resolve=True)
+    assert via_loss["module"] == via_module["module"]
+    assert via_loss["module"]["_target_"] == "colorization.training.gan_module.GANModule"
+    assert via_loss["module"]["loss"] == {"name": "l1"} and via_loss["module"]["gan"]["lambda_l1"] == 10
+    assert via_loss["module"]["channels_last"] == "auto"
+    default = OmegaConf.to_container(_compose([], tmp_path), resolve=True)["module"]
+    assert default["_target_"] == "colorization.training.module.ColorizationModule" and "gan" not in default
+    assert {k: v for k, v in via_module["module"].items() if k not in ("_target_", "gan")} == {
+        k: v for k, v in default.items() if k != "_target_"}  # the GAN module shares every other setting
+    cfg = _compose(["loss=gan", "model=vanilla", "model.width=8"], tmp_path)
+    module = hydra.utils.instantiate(cfg.module)
+    assert type(module) is GANModule and isinstance(module.loss_fn, L1Loss)
+    assert module.gan == gan_settings({"name": "l1"}, OmegaConf.to_container(cfg.module.gan))[1]
+    assert type(hydra.utils.instantiate(_compose(["model=vanilla", "model.width=8"], tmp_path).module)) is (
+        ColorizationModule)
+
+
+def test_gan_run_resumes_from_last_ckpt(tmp_path):
+    """``train(cfg)`` with ``loss=gan`` twice in one run dir: the second (``ckpt_path=last``) continues the first."""
+    from colorization.inference.checkpoint import load_trained
+    from colorization.train import train
+
+    run_dir = tmp_path / "run"
+    tiny = ["loss=gan", "model=vanilla", "model.width=8", "data.image_size=32", "data.batch_size=8",
+            "data.sample.crops_per_photo=4", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
+            "trainer.accelerator=cpu", "logger=none", "test=false", "++callbacks.rich_progress_bar=null",
+            "++callbacks.rich_model_summary=null", "callbacks.sample_grid.num_images=2",
+            "module.gan.discriminator.base_channels=8", f"paths.data_dir={tmp_path / 'data'}", "ckpt_path=last"]
+    first = train(_compose([*tiny, "trainer.max_epochs=1"], run_dir))
+    ckpt = torch.load(first["last_ckpt"], weights_only=False)
+    assert ckpt["epoch"] == 0 and ckpt["global_step"] == 4  # 2 batches x (D step + G step)
+    second = train(_compose([*tiny, "trainer.max_epochs=2"], run_dir))
+    ckpt = torch.load(second["last_ckpt"], weights_only=False)
+    assert second["epochs"] == 2 and ckpt["epoch"] == 1 and ckpt["global_step"] == 8  # continued, not restarted
+    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1"} and "gan" in ckpt["hyper_parameters"]
+    assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["epoch_000.png", "epoch_001.png"]
+    # The one checkpoint loader needs only net. + loss_fn. and the plain model / loss hyper-parameters.
+    colorizer = load_trained(second["last_ckpt"])
+    assert colorizer(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)

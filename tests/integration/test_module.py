@@ -76,7 +76,7 @@ def test_overfitting_real_crops_beats_the_gray_baseline(lab8):
 
 def test_predict_step_gives_rgb_uint8_with_the_true_lightness(lab8):
     m = _module("vanilla", "l1", lab8).eval()
-    rgb = m.predict_step(lab8, 0)  # a bare uint8 LAB batch is normalised by the module itself
+    rgb = m.predict_step(prepare_batch(lab8), 0)  # (L, ab) floats, as the datamodule's transfer makes them
     assert rgb.dtype == torch.uint8 and rgb.shape == (8, 3, 32, 32)
     L_back = rgb_to_lab8(rgb)[:, 0].int()
     assert (L_back - lab8[:, 0].int()).abs().float().mean() < 1.5
@@ -88,21 +88,139 @@ def test_checkpoint_holds_each_weight_once(lab8, tmp_path):
     assert keys and not any(k.startswith("_forward_net") for k in keys)
 
 
-def test_bf16_mixed_channels_last_and_compile_train_under_the_trainer(lab8):
-    import lightning as L
+def _float_loader(lab8: torch.Tensor, batch_size: int = 4):
+    """A DataLoader of ``(L, ab)`` float pairs, as the datamodule's ``on_after_batch_transfer`` hands them over."""
     from torch.utils.data import DataLoader
 
+    L_, ab = prepare_batch(lab8, pool=None)
+    return DataLoader(list(zip(L_, ab, strict=True)), batch_size=batch_size)
+
+
+def _fit(m: ColorizationModule, lab8: torch.Tensor, **trainer_kw):
+    import lightning as L
+
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0, **trainer_kw)
+    trainer.fit(m, train_dataloaders=_float_loader(lab8))
+    return trainer
+
+
+def _conv_weights(m: ColorizationModule) -> list[torch.Tensor]:
+    return [p for p in m.net.parameters() if p.ndim == 4 and p.shape[1] > 1 and p.shape[2] > 1]
+
+
+def test_bf16_mixed_channels_last_and_compile_train_under_the_trainer(lab8):
     torch.manual_seed(0)
-    model = {**TINY_MODELS["unet"], "channels_last": True, "compile": True,
-             # inductor needs minutes of C++ compilation on a CPU; "eager" runs the same torch.compile path
-             "compile_backend": "eager"}
-    m = ColorizationModule(model=model, loss={"name": "l1"}, optimizer=ADAM)
+    # inductor needs minutes of C++ compilation on a CPU; "eager" runs the same torch.compile path
+    m = ColorizationModule(model=TINY_MODELS["unet"], loss={"name": "l1"}, optimizer=ADAM, channels_last=True,
+                           compile={"enabled": True, "backend": "eager"})
     assert m._forward_net is not m.net  # compiled wrapper in front of the same weights
+    assert m.hparams.compile == {"enabled": True, "backend": "eager", "mode": None}
     before = [p.detach().clone() for p in m.net.parameters()]
-    trainer = L.Trainer(accelerator="cpu", precision="bf16-mixed", max_steps=2, logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        limit_val_batches=0)
-    trainer.fit(m, train_dataloaders=DataLoader([lab8[i] for i in range(8)], batch_size=4))
+    trainer = _fit(m, lab8, precision="bf16-mixed")
     assert trainer.global_step == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, m.net.parameters(), strict=True))
     assert torch.isfinite(trainer.callback_metrics["train/loss_step"])
+    assert all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in _conv_weights(m))
+
+
+def test_channels_last_auto_is_off_on_the_cpu(lab8):
+    torch.manual_seed(0)
+    m = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"}, optimizer=ADAM)
+    assert m.hparams.channels_last == "auto" and m._forward_net is m.net  # the defaults: auto, no compile
+    seen = []
+    m.net.register_forward_pre_hook(lambda _, args: seen.append(args[0].is_contiguous()))
+    _fit(m, lab8)
+    assert m._use_channels_last is False and seen and all(seen)
+    assert all(w.is_contiguous() for w in _conv_weights(m))
+    assert m._wants_channels_last(torch.device("cuda")) and not m._wants_channels_last(torch.device("cpu"))
+    with pytest.raises(ValueError, match="channels_last must be true, false or auto"):
+        ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"}, channels_last="yes")
+
+
+def test_run_options_are_not_model_hyper_parameters(lab8):
+    # An old checkpoint's model config carried compile / channels_last: they no longer build or run anything.
+    legacy = {**TINY_MODELS["vanilla"], "compile": True, "compile_backend": "eager", "channels_last": True, "width": 8}
+    m = ColorizationModule(model=legacy, loss={"name": "l1"}, optimizer=ADAM)
+    assert m._forward_net is m.net and m.channels_last == "auto"
+    assert set(m.hparams) == {"model", "loss", "optimizer", "scheduler", "scheduler_interval",
+                              "freeze_encoder_epochs", "encoder_lr_mult", "compile", "channels_last"}
+    assert m.hparams.loss == {"name": "l1"} and isinstance(m.hparams.model, dict)
+    assert not hasattr(ColorizationModule, "unpack")  # batches are always (L, ab) from the datamodule
+
+
+# ---------------------------------------------------------------------------------------------- sample grid
+def test_sample_grid_shows_the_fixed_val_images_as_colorize_sees_them(real_crops, tmp_path):
+    import lightning as L
+    import numpy as np
+    from PIL import Image
+
+    from colorization.color import render_normalized
+    from colorization.data import ColorizationDataModule, write_kaggle_layout
+    from colorization.training.callbacks import SampleGridCallback
+
+    crops = rgb_to_lab8(torch.from_numpy(real_crops[:, :32, :32].copy()).permute(0, 3, 1, 2)).numpy()
+    dm = ColorizationDataModule(source="kaggle", root=write_kaggle_layout(tmp_path / "kaggle", crops, (6, 5, 5)),
+                                image_size=32, batch_size=4, num_workers=0, val_fraction=0.25, test_fraction=0.125,
+                                seed=1)
+    grid = SampleGridCallback(num_images=3, out_dir=str(tmp_path / "samples"))
+    torch.manual_seed(0)
+    m = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"}, optimizer=ADAM)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=1, limit_val_batches=1, logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                        num_sanity_val_steps=0, callbacks=[grid])
+    trainer.fit(m, datamodule=dm)
+    assert sorted(p.name for p in (tmp_path / "samples").iterdir()) == ["epoch_000.png", "epoch_001.png"]
+    png = np.asarray(Image.open(grid.last_path))
+    assert png.shape == (3 * 32 + 2 * 2, 3 * 32, 3)  # three rows of gray | prediction | truth, 2 px gaps
+
+    lab8 = dm.fixed_images(3)
+    assert torch.equal(lab8, dm.datasets["val"].get_batch([0, 2, 3]))  # spread over the 4 val images
+    L_, ab = dm.on_after_batch_transfer(lab8, 0)
+    m.eval()
+    # Nothing trains after the last validation: these weights made epoch_001.png.
+    panels = [render_normalized(L_, torch.zeros_like(ab)), render_normalized(L_, m.colorize_normalized(L_)),
+              render_normalized(L_, ab)]
+    for i in range(3):
+        row = png[i * 34 : i * 34 + 32]
+        for j, panel in enumerate(panels):
+            assert np.array_equal(row[:, j * 32 : (j + 1) * 32], panel[i].permute(1, 2, 0).numpy()), (i, j)
+
+
+def test_wandb_gets_the_grid_the_test_table_and_its_run_closed(tmp_path, monkeypatch):
+    import sys
+    from types import SimpleNamespace
+
+    import numpy as np
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from colorization.training.wandb import finish_wandb_run, log_sample_images, log_test_table
+
+    class _Recorder(WandbLogger):
+        def __init__(self) -> None:  # no W&B run: only what the project hands to the logger is recorded
+            self.calls: list[tuple[str, dict]] = []
+
+        def log_image(self, **kw) -> None:
+            self.calls.append(("image", kw))
+
+        def log_table(self, **kw) -> None:
+            self.calls.append(("table", kw))
+
+    rec = _Recorder()
+    trainer = SimpleNamespace(loggers=[CSVLogger(tmp_path), rec], global_step=7)
+    rows = [np.zeros((4, 12, 3), np.uint8), np.ones((4, 12, 3), np.uint8)]
+    log_sample_images(trainer, rows, epoch=3)
+    log_test_table(trainer, {"test/psnr": 25.0, "test/psnr_gray": 20.0, "test/ssim": 0.9})
+    (kind, image), (_, table) = rec.calls
+    assert kind == "image" and image["key"] == "val/samples" and image["step"] == 7 and image["images"] == rows
+    assert image["caption"] == [f"val image {i}: gray | prediction | truth (epoch 3)" for i in range(2)]
+    assert table["key"] == "test/metrics" and table["columns"] == ["metric", "model", "gray baseline"]
+    assert table["data"] == [["test/psnr", 25.0, 20.0], ["test/ssim", 0.9, None]]
+
+    finished = []
+    fake = SimpleNamespace(run=object(), finish=lambda exit_code: finished.append(exit_code))
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    finish_wandb_run()
+    assert finished == [0]
+    monkeypatch.setattr(fake, "finish", lambda exit_code: (_ for _ in ()).throw(RuntimeError("net down")))
+    finish_wandb_run()  # a logging hiccup never masks the job's own result

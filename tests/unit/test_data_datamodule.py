@@ -131,3 +131,25 @@ def test_make_batch_augment_follows_the_config(kaggle_root):
     aug = dm.make_batch_augment()
     assert aug.hflip_p == 0.25 and aug.crop_scale == (0.7, 0.9) and aug.size == 48
     assert ColorizationDataModule(augment={"enabled": False}).make_batch_augment() is None
+
+
+def test_fixed_images_are_spread_over_the_split_and_the_same_every_time(kaggle_root, tmp_path, real_crops):
+    dm = ColorizationDataModule(source="kaggle", root=kaggle_root, image_size=64, batch_size=4, num_workers=0,
+                                val_fraction=0.375, test_fraction=0.125, seed=1)
+    first = dm.fixed_images(3)  # sets the datamodule up itself
+    val = dm.datasets["val"]
+    assert len(val) == 6 and first.dtype == torch.uint8 and first.shape == (3, 3, 64, 64)
+    assert torch.equal(first, val.get_batch([0, 2, 5]))  # first, middle, last of the split, as stored
+    assert torch.equal(dm.fixed_images(3), first)
+    assert torch.equal(dm.fixed_images(100), val.get_batch(range(6)))  # never more than the split holds
+    assert dm.fixed_images(0) is None
+    L, ab = dm.on_after_batch_transfer(first, 0)  # no trainer: not training, so never augmented
+    torch.testing.assert_close(L, first[:, :1].float() / 127.5 - 1)
+    torch.testing.assert_close(ab, (first[:, 1:].float() - 128) / 128)
+    for i in range(4):
+        Image.fromarray(real_crops[i]).save(tmp_path / f"p{i}.png")
+    folder = ColorizationDataModule(source="folder", root=tmp_path, image_size=32, val_fraction=0.5,
+                                    test_fraction=0.25)
+    images = folder.fixed_images(8)  # photos decoded one by one
+    assert images.shape == (2, 3, 32, 32) and torch.equal(images, torch.stack([folder.datasets["val"][i]
+                                                                               for i in range(2)]))
