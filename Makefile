@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 train: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) train.py $(ARGS)
 
+# The default suite (pyproject: -m 'not slow', --durations=15, 300 s per test): ~3 min on 2 cores.
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q $(ARGS)
 
+# What the default suite leaves out as slow but still worth running (CI runs it after `make test`).
 test-slow: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m slow $(ARGS)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 # Set before any test imports timm / wandb: the hub fails fast offline and W&B never asks for a login.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -38,3 +41,24 @@ def real_crops(real_photos) -> np.ndarray:
         x = rng.integers(0, img.shape[1] - 64)
         crops.append(img[y : y + 64, x : x + 64])
     return np.stack(crops)
+
+
+@pytest.fixture(scope="session")
+def sample_data_dir(tmp_path_factory) -> Path:
+    """``paths.data_dir`` shared by every training test of the session: each sample-set build (keyed by its
+    settings) is made once and reused, in process and by subprocesses alike."""
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture
+def train_job(tmp_path, sample_data_dir) -> Callable[..., tuple[dict[str, Any], Path]]:
+    """``train_job(*overrides, run="run")`` trains in this process (``conf/train.yaml`` + ``TINY`` + overrides)
+    into ``tmp_path/<run>``; returns ``(result of colorization.train.train, run dir)``."""
+    from tests.support.entry_points import TINY
+    from tests.support.in_process import train_in_process
+
+    def run(*overrides: str, run: str = "run") -> tuple[dict[str, Any], Path]:
+        out = tmp_path / run
+        return train_in_process([*TINY, *overrides], out, sample_data_dir), out
+
+    return run

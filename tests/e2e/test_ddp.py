@@ -28,14 +28,15 @@ CASES = {
     "fail": "model: vanilla\n  - override /loss: l1",
 }
 # A sweep asked for by a config, as experiment=seed_study does: the children must still run single jobs.
-THREE = "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      +case: a,b,c\n"
+SWEEP = "# @package _global_\nhydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n      +case: {}\n"
 
 
 def _config_dir(root: Path) -> Path:
     conf = root / "extra_conf"
     (conf / "case").mkdir(parents=True)
     (conf / "experiment").mkdir()
-    (conf / "experiment" / "three.yaml").write_text(THREE)
+    (conf / "experiment" / "three.yaml").write_text(SWEEP.format("a,b,c"))
+    (conf / "experiment" / "fail_then_b.yaml").write_text(SWEEP.format("fail,b"))
     for name, body in CASES.items():
         text = f"# @package _global_\ndefaults:\n  - override /{body}\n"
         if name == "b":
@@ -46,12 +47,14 @@ def _config_dir(root: Path) -> Path:
     return conf
 
 
-def _sweep(tmp: Path, args: list[str], timeout: float = 300) -> tuple[subprocess.CompletedProcess, Path]:
+def _sweep(tmp: Path, args: list[str], timeout: float = 300,
+           data_dir: Path | None = None) -> tuple[subprocess.CompletedProcess, Path]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp),
            # Test-only code (the fault injector) lives with the tests; every rank imports it from there.
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "tests"), os.environ.get("PYTHONPATH")]))}
     env.pop("LOCAL_RANK", None)
-    cmd = [sys.executable, str(REPO / "train.py"), "--config-dir", str(_config_dir(tmp)), *args, *TINY]
+    cmd = [sys.executable, str(REPO / "train.py"), "--config-dir", str(_config_dir(tmp)), *args, *TINY,
+           *([f"paths.data_dir={data_dir}"] if data_dir else [])]
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True, timeout=timeout)
     sweeps = sorted((tmp / "multirun").glob("*/*"))
     assert len(sweeps) == 1, f"expected one sweep dir, got {sweeps}\n{proc.stderr[-3000:]}"
@@ -220,38 +223,46 @@ def test_children_die_with_their_parent(tmp_path):
 # ---------------------------------------------------------------- real sweeps
 
 
-def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path):
-    proc, sweep = _sweep(tmp_path, ["experiment=three"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
-    assert jobs == ["0", "1", "2"]
-    expected = {"0": ("vanilla", "l1"), "1": ("unet", "l1"), "2": ("vanilla", "mse")}
-    for job, (model, loss) in expected.items():
-        st = _status(sweep / job)
-        assert (st["status"], st["model"], st["loss"], st["world_size"]) == ("ok", model, loss, 2)
-        for log_name, rank in (("train.log", 0), ("train_rank1.log", 1)):
-            text = (sweep / job / log_name).read_text()
-            assert f"job start: rank {rank}, model {model}, loss {loss}, dir {sweep / job}" in text
-            assert f"DDP rank {rank} of 2" in text and f"job done: rank {rank}, model {model}" in text
-        assert (sweep / job / "metrics.json").exists()
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert [r["world_size"] for r in rows] == ["2", "2", "2"]
-    assert not _strays(str(tmp_path))
+def _assert_ranks_trained(job: Path, model: str, loss: str) -> None:
+    st = _status(job)
+    assert (st["status"], st["model"], st["loss"], st["world_size"]) == ("ok", model, loss, 2), st
+    for log_name, rank in (("train.log", 0), ("train_rank1.log", 1)):
+        text = (job / log_name).read_text()
+        assert f"job start: rank {rank}, model {model}, loss {loss}, dir {job}" in text
+        assert f"DDP rank {rank} of 2" in text and f"job done: rank {rank}, model {model}" in text
+    assert (job / "metrics.json").exists()
 
 
-def test_failure_on_rank_one_fails_that_job_only(tmp_path):
+def test_failure_on_rank_one_fails_that_job_only(tmp_path, sample_data_dir):
+    """A sweep asked for by a config: job 0 fails on rank 1 (and only that job), job 1 trains on both ranks."""
     start = time.time()
-    proc, sweep = _sweep(tmp_path, ["-m", "+case=fail,a"])
+    proc, sweep = _sweep(tmp_path, ["experiment=fail_then_b"], data_dir=sample_data_dir)
     assert proc.returncode == 1, proc.stderr[-3000:]  # the summary reports the failed job in the exit status
-    failed, ok = _status(sweep / "0"), _status(sweep / "1")
+    failed = _status(sweep / "0")
     assert failed["status"] == "failed" and failed["wall_time_s"] < 60, failed
-    assert ok["status"] == "ok" and ok["world_size"] == 2
     assert "injected failure on rank 1" in (sweep / "0" / "train_rank1.log").read_text()
+    _assert_ranks_trained(sweep / "1", "unet", "l1")
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [(r["status"], r["world_size"]) for r in rows] == [("failed", "2"), ("ok", "2")]
     assert time.time() - start < 240
     assert not _strays(str(tmp_path))
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path, sample_data_dir):
+    proc, sweep = _sweep(tmp_path, ["experiment=three"], data_dir=sample_data_dir)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    for job, (model, loss) in {"0": ("vanilla", "l1"), "1": ("unet", "l1"), "2": ("vanilla", "mse")}.items():
+        _assert_ranks_trained(sweep / job, model, loss)
+    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [r["world_size"] for r in rows] == ["2", "2", "2"]
+    assert not _strays(str(tmp_path))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_test_metrics_are_global_across_ranks(tmp_path):
     """Untrained weights (same seed) tested on 2 ranks, each seeing half the test set, give the 1-process figures."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp_path)}
@@ -274,6 +285,7 @@ def test_test_metrics_are_global_across_ranks(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_repeated_sweeps_never_hang(tmp_path):
     for i in range(3):
         root = tmp_path / str(i)

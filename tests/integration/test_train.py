@@ -1,117 +1,105 @@
-"""The experiment system end to end through the real ``train.py`` / ``eval.py`` (issue 4)."""
+"""A training run end to end in this process: config composed by Hydra, ``colorization.train.train`` through the job
+boundary, then eval, resume and the W&B offline files (the command lines and sweeps: tests/e2e/test_entry_points.py).
+"""
 
 from __future__ import annotations
 
-import csv
+import json
 import math
+import shutil
 
 import pytest
 import torch
 
-from tests.support.entry_points import TINY, only_dir, read_json, run_entry
+from tests.support.entry_points import TINY
+from tests.support.in_process import evaluate_in_process, train_in_process
+from tests.support.wandb_files import wandb_records_text
+
+TEST_KEYS = ("test/psnr", "test/ssim", "test/cf", "test/dcf", "test/auc", "test/psnr_gray")
+
+# Every model config and every loss config once through Hydra + the Trainer (fit, validate; fast_dev_run skips the
+# test). Every model x loss pair trains in tests/integration/test_module.py::test_every_model_and_loss_trains.
+VANILLA_CSV = ["model=vanilla", "logger=csv"]
+MODEL_LOSS_CONFIGS = [("vanilla", "ce"), ("resnet", "l1"), ("unet", "mse"), ("vanilla", "huber")]
+
+
+def _read_json(path):
+    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    # One sample-set cache for the whole module: it is built once (seconds) and reused by every run.
-    return tmp_path_factory.mktemp("data")
+def trained_run(tmp_path_factory, sample_data_dir):
+    """One TINY vanilla run (2 epochs, CSV logger), shared by the tests that read its checkpoints (the default
+    model trains through the command line in tests/e2e/test_entry_points.py)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    return train_in_process([*TINY, *VANILLA_CSV], out, sample_data_dir), out
 
 
-def test_fast_dev_run_every_model_and_loss(tmp_path, data_dir):
-    run_entry("train.py", ["-m", "model=vanilla,resnet,unet", "loss=l1,mse,huber,ce", "debug=fdr", *TINY],
-              tmp_path, data_dir)
-    sweep = only_dir(tmp_path / "multirun")
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert len(rows) == 12
-    assert {(r["model"], r["loss"]) for r in rows} == {(m, lo) for m in ("vanilla", "resnet", "unet")
-                                                       for lo in ("l1", "mse", "huber", "ce")}
-    assert all(r["status"] == "ok" for r in rows), [(r["job"], r["error"]) for r in rows if r["status"] != "ok"]
+@pytest.mark.parametrize("model, loss", MODEL_LOSS_CONFIGS)
+def test_each_model_and_loss_config_trains_through_the_trainer(model, loss, train_job):
+    result, run_dir = train_job(f"model={model}", f"loss={loss}", "debug=fdr")
+    status = _read_json(run_dir / "job_status.json")
+    assert (status["status"], status["model"], status["loss"], status["world_size"]) == ("ok", model, loss, 1)
+    assert result["epochs"] == 1, "fast_dev_run fits exactly one epoch"
+    # It validates (the best-so-far values are finite) but neither tests nor checkpoints.
+    assert sorted(result["metrics"]) == ["val/auc_best", "val/dcf_best", "val/loss_best", "val/psnr_best",
+                                         "val/ssim_best"]
+    assert all(math.isfinite(v) for v in result["metrics"].values()), result["metrics"]
+    assert not result["best_ckpt"]
 
 
-def test_multirun_three_models_summary_and_wandb(tmp_path, data_dir):
-    run_entry("train.py", ["-m", "model=vanilla,resnet,unet", *TINY], tmp_path, data_dir)
-    sweep = only_dir(tmp_path / "multirun")
-    jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-    assert [p.name for p in jobs] == ["0", "1", "2"]
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert [r["model"] for r in rows] == ["vanilla", "resnet", "unet"]
-    assert all(r["status"] == "ok" for r in rows)
-    assert float(rows[0]["Δpsnr_vs_vanilla"]) == 0.0
-    for r in rows[1:]:
-        delta = float(r["Δpsnr_vs_vanilla"])
-        assert delta == pytest.approx(float(r["test/psnr"]) - float(rows[0]["test/psnr"]), abs=1e-6)
-    assert "Δpsnr_vs_vanilla" in (sweep / "summary.md").read_text()
-    groups = set()
-    for job in jobs:
-        metrics = read_json(job / "metrics.json")
-        for key in ("test/psnr", "test/ssim", "test/cf", "test/dcf", "test/auc", "test/psnr_gray"):
-            assert math.isfinite(metrics[key]), key
-        assert sorted(p.name for p in (job / "samples").glob("epoch_*.png")) == ["epoch_000.png", "epoch_001.png"]
-        runs = list((job / "wandb").glob("offline-run-*"))
-        assert len(runs) == 1, "each sweep job must be its own W&B run"
-        media = list(runs[0].rglob("media/images/**/*.png"))
-        assert len(media) >= 2, "sample grids logged to W&B as images"
-        wandb_file = next(runs[0].glob("run-*.wandb"))
-        groups.add(_wandb_group(wandb_file))
-    assert len(groups) == 1 and groups.pop().startswith("sweep-"), "one W&B group for the whole sweep"
+def test_run_writes_metrics_checkpoints_and_sample_grids(trained_run):
+    result, run_dir = trained_run
+    metrics = _read_json(run_dir / "metrics.json")
+    assert metrics == pytest.approx(result["metrics"])
+    for key in TEST_KEYS:
+        assert math.isfinite(metrics[key]), key
+    assert metrics["test/psnr"] > 5 and 0 < metrics["test/ssim"] <= 1
+    status = _read_json(run_dir / "job_status.json")
+    assert status["status"] == "ok" and status["best_ckpt"] == result["best_ckpt"]
+    assert result["best_ckpt"].startswith(str(run_dir / "checkpoints" / "epoch_"))
+    assert (run_dir / "checkpoints" / "last.ckpt").exists()
+    assert sorted(p.name for p in (run_dir / "samples").glob("epoch_*.png")) == ["epoch_000.png", "epoch_001.png"]
+    assert (run_dir / "csv" / "metrics.csv").read_text().startswith(("epoch,", "epoch"))
 
 
-def _wandb_group(wandb_file):
-    # The offline run file is a protobuf stream; the group name is stored in it as plain text.
-    data = wandb_file.read_bytes()
-    start = data.find(b"sweep-")
-    assert start >= 0
-    end = start
-    while end < len(data) and chr(data[end]).isprintable() and data[end] not in b'"\x00':
-        end += 1
-    return data[start:end].decode()
-
-
-def test_eval_reproduces_test_metrics_and_resume_continues(tmp_path, data_dir):
-    run_entry("train.py", [*TINY, "logger=csv"], tmp_path / "train", data_dir) if (tmp_path / "train").mkdir() \
-        is None else None
-    run_dir = only_dir(tmp_path / "train" / "outputs")
-    metrics = read_json(run_dir / "metrics.json")
-    status = read_json(run_dir / "job_status.json")
-    best = status["best_ckpt"]
-    assert best and (run_dir / "checkpoints" / "last.ckpt").exists()
-
-    (tmp_path / "eval").mkdir()
-    run_entry("eval.py", [f"ckpt_path={best}", "data.image_size=32", "data.batch_size=8",
-                          "data.sample.crops_per_photo=4", "+trainer.limit_test_batches=1", "trainer.accelerator=cpu"],
-              tmp_path / "eval", data_dir)
-    eval_metrics = read_json(only_dir(tmp_path / "eval" / "outputs") / "metrics.json")
+def test_eval_reproduces_the_test_metrics(trained_run, tmp_path, sample_data_dir):
+    result, _ = trained_run
+    evaluated = evaluate_in_process([f"ckpt_path={result['best_ckpt']}", "data.image_size=32", "data.batch_size=8",
+                                     "data.sample.crops_per_photo=4", "+trainer.limit_test_batches=1",
+                                     "trainer.accelerator=cpu"], tmp_path / "eval", sample_data_dir)
+    assert _read_json(tmp_path / "eval" / "metrics.json") == pytest.approx(evaluated["metrics"])
     for key in ("test/psnr", "test/ssim", "test/dcf", "test/auc", "test/psnr_gray"):
-        assert eval_metrics[key] == pytest.approx(metrics[key], rel=1e-4, abs=1e-4), key
-
-    # Resume: the checkpoint says 2 epochs done; asking for 3 trains exactly one more.
-    last = run_dir / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 1
-    (tmp_path / "resume").mkdir()
-    run_entry("train.py", [*TINY, "logger=csv", "trainer.max_epochs=3", f"ckpt_path={last}"],
-              tmp_path / "resume", data_dir)
-    resumed = only_dir(tmp_path / "resume" / "outputs")
-    assert sorted(p.name for p in (resumed / "samples").glob("*.png")) == ["epoch_002.png"]
-    assert torch.load(resumed / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")["epoch"] == 2
+        assert evaluated["metrics"][key] == pytest.approx(result["metrics"][key], rel=1e-4, abs=1e-4), key
 
 
-def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, data_dir):
-    # The middle job gets a negative learning rate: torch refuses it when fit builds the optimizer.
-    proc = run_entry("train.py", ["-m", "model=vanilla", "optimizer.lr=0.001,-1,0.002", "logger=none", *TINY],
-                     tmp_path, data_dir, check=False)
-    assert proc.returncode == 1, "a sweep with a failed job exits non-zero, after the summary"
-    sweep = only_dir(tmp_path / "multirun")
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
-    assert "learning rate" in rows[1]["error"].lower()
-    assert (sweep / "2" / "metrics.json").exists()
+@pytest.mark.parametrize("ckpt", ["last", "path"])
+def test_resume_trains_only_the_missing_epochs(ckpt, trained_run, tmp_path, sample_data_dir):
+    """``ckpt_path=last`` resumes from the run dir's own last.ckpt (a requeued SLURM job); a path from any dir."""
+    _, trained_dir = trained_run
+    last = trained_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 1  # 2 epochs done
+    out = tmp_path / "resumed"
+    if ckpt == "last":
+        shutil.copytree(trained_dir, out)
+        before = {p.name for p in (out / "samples").glob("*.png")}
+    else:
+        before = set()
+    result = train_in_process([*TINY, *VANILLA_CSV, "trainer.max_epochs=3",
+                               f"ckpt_path={'last' if ckpt == 'last' else last}"], out, sample_data_dir)
+    new_grids = {p.name for p in (out / "samples").glob("*.png")} - before
+    assert new_grids == {"epoch_002.png"}, "exactly one more epoch trained"
+    assert result["epochs"] == 3
+    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")["epoch"] == 2
 
 
-def test_optuna_sweep_of_three_trials(tmp_path, data_dir):
-    run_entry("train.py", ["hparams_search=optuna", "hydra.sweeper.n_trials=3", "model=vanilla", "logger=none",
-                           *TINY], tmp_path, data_dir)
-    sweep = only_dir(tmp_path / "multirun")
-    result = (sweep / "optimization_results.yaml").read_text()
-    assert "best_params" in result and "optimizer.lr" in result
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)
+def test_wandb_offline_run_holds_the_sample_grids_and_the_run_group(train_job):
+    result, run_dir = train_job("model=vanilla", "logger=wandb")
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1, "one W&B run per job"
+    media = list(runs[0].rglob("media/images/**/*.png"))
+    assert len(media) >= 2, "sample grids logged to W&B as images (one per epoch)"
+    records = wandb_records_text(next(runs[0].glob("run-*.wandb")))
+    assert "test/psnr" in records, "test metrics logged to the W&B run"
+    assert "vanilla" in records and "colorization" in records, "tags (model) and project recorded"
+    assert math.isfinite(result["metrics"]["test/psnr"])

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A single-node SLURM cluster on localhost, from Debian's packages, with every file under one temp dir.
-#   tests/slurm/cluster.sh start DIR   # munged, slurmctld, slurmd; prints the SLURM_CONF to export
-#   tests/slurm/cluster.sh stop DIR    # stops exactly the daemons that `start` started (by PID)
-# No systemd and no accounting (tests/slurm/bin/sacct answers sacct from scontrol). Needs root.
+#   tests/e2e/slurm/cluster.sh start DIR   # munged, slurmctld, slurmd; prints the SLURM_CONF to export
+#   tests/e2e/slurm/cluster.sh stop DIR    # stops exactly the daemons that `start` started (by PID)
+# No systemd and no accounting (tests/e2e/slurm/bin/sacct answers sacct from scontrol). Needs root.
 set -euo pipefail
 
 cmd=${1:?usage: cluster.sh start|stop DIR}

@@ -26,6 +26,7 @@ TINY = ["trainer=ddp_sim", "model.width=8", "model.encoder=resnet18", "data.imag
         "logger=csv", "callbacks=none"]
 
 
+@pytest.mark.timeout(900)  # the sweep itself may take up to 600 s, then SLURM's accounting is polled
 def test_sweep_on_slurm_runs_each_job_on_two_tasks(tmp_path):
     assert shutil.which("sacct") and "tests/e2e/slurm/bin" in shutil.which("sacct"), "the sacct shim must come first"
     env = {**os.environ, "COLORIZATION_HOME": str(tmp_path)}
