@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,12 +14,27 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+# A Hugging Face cache of the tests' own (model=resnet|unet start from timm's ImageNet weights, found there offline;
+# see the hub_cache fixture). Set before huggingface_hub is imported: it reads HF_HOME once.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="colorization-tests-hf-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hub_cache():
+    """timm-format ResNet-34 weights in the tests' HF cache, so the default configs (pretrained from the hub)
+    build offline, in this process and in every subprocess; removed at the end of the session."""
+    from tests.support.hf_cache import write_timm_weights
+
+    hf_home = os.environ["HF_HOME"]
+    write_timm_weights(hf_home, "resnet34")
+    yield hf_home
+    shutil.rmtree(hf_home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -89,13 +89,15 @@ def create_encoder(
     Args:
         name: any timm model name with features_only support (resnet34, tf_efficientnet_lite0, convnext_atto...).
         pretrained: timm hub ImageNet weights (network needed; offline -> WeightsUnavailableError in seconds).
-        weights: a local state-dict file, or 'efficientnet_lite0_package'. Exclusive with `pretrained`.
+        weights: a local state-dict file, or 'efficientnet_lite0_package'; when given, `pretrained` is ignored.
         in_chans: input channels; 1 for the L channel (timm / our loader fold RGB first-conv weights).
         hub_timeout_s: how long the reachability probe may take before the hub counts as offline.
         timm_kwargs: passed to `timm.create_model` (e.g. drop_path_rate, out_indices).
     """
     if pretrained and weights is not None:
-        raise ValueError("Give either pretrained=true (timm hub) or weights=..., not both.")
+        # The configs start from the hub by default; a file or package the user names is the more specific ask.
+        log.info("model.weights=%s given: it replaces timm's pretrained weights", weights)
+        pretrained = False
     if pretrained:
         reason = hub_offline_reason(hub_timeout_s)
         if reason is None or reason == "HF_HUB_OFFLINE is set":

@@ -16,6 +16,7 @@ from colorization.models import (
     create_model,
     fold_input_conv,
     load_efficientnet_lite0_package_state_dict,
+    model_from_config,
 )
 
 # Small versions of each model: same code paths, a fraction of the compute (2 shared CPU cores).
@@ -106,9 +107,13 @@ def test_unreachable_hub_fails_fast_without_offline_flag(monkeypatch, silent_ser
     assert "model.weights=PATH" in str(err.value)
 
 
-def test_pretrained_and_weights_together_is_an_error():
-    with pytest.raises(ValueError, match="not both"):
-        create_model("unet", 2, pretrained=True, weights="x.pth", **TINY_ENCODER)
+def test_named_weights_replace_the_default_pretrained_ones(tmp_path):
+    # model=resnet|unet default to pretrained=true; model.weights=PATH alone must be enough to start from a file.
+    path = tmp_path / "enc.safetensors"
+    torch.manual_seed(1)
+    save_file(timm.create_model("resnet10t", features_only=True, in_chans=1).state_dict(), str(path))
+    net = create_model("unet", 2, pretrained=True, weights=str(path), **TINY_ENCODER)  # no hub needed offline
+    assert net.encoder_weights == f"file:{path.resolve()}"
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -207,3 +212,24 @@ def test_efficientnet_package_weights_reach_the_encoder_folded(lite0_package_sta
         assert not torch.equal(fresh.encoder.state_dict()[key], enc[key])
     with pytest.raises(ValueError, match="model.encoder=tf_efficientnet_lite0"):
         create_model("unet", 2, weights=EFFICIENTNET_LITE0_PACKAGE, **TINY_ENCODER)
+
+
+@pytest.mark.parametrize("option", ["resnet", "unet"])
+def test_the_seed_models_start_from_imagenet_weights_by_default(option, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hub_constants
+    from hydra import compose, initialize_config_dir
+
+    import colorization.config  # noqa: F401 - the resolvers the model configs use
+    from tests.support.entry_points import REPO
+
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        model_cfg = compose("train", overrides=[f"model={option}"]).model
+    assert model_cfg.pretrained is True and model_cfg.encoder == "resnet34"
+    # The tests' HF cache holds timm/resnet34.a1_in1k (conftest's hub_cache): found offline.
+    assert model_from_config(model_cfg, 2).encoder_weights == "imagenet:timm/resnet34.a1_in1k"
+    # Offline with nothing cached: one sentence within seconds, naming the ways out.
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "empty"))
+    t0 = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError, match="model.pretrained=false"):
+        model_from_config(model_cfg, 2)
+    assert time.perf_counter() - t0 < 5
