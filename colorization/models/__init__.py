@@ -14,10 +14,10 @@ from ._deprecated import deprecated_attribute
 from .base import ColorizationNet, set_encoder_frozen
 from .config import model_from_config, model_kwargs
 from .encoder_decoder import EncoderDecoder
-from .encoders import (
+from .encoders import create_encoder
+from .weights import (
     EFFICIENTNET_LITE0_PACKAGE,
     WeightsUnavailableError,
-    create_encoder,
     fold_input_conv,
     load_efficientnet_lite0_package_state_dict,
     load_encoder_weights,
