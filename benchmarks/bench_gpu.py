@@ -35,14 +35,11 @@ import colorization  # noqa: E402, F401 - sets OMP_WAIT_POLICY before torch load
 # isort: split
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
-from bench_data import write_synthetic  # noqa: E402
 from bench_train import MODELS, OPTIMIZER, InMemoryData, make_batches  # noqa: E402
+from gpu_probes import data_paths, profile_top_kernels, sync  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from colorization.data.augment import BatchAugment, prepare_batch  # noqa: E402
-from colorization.data.datamodule import ColorizationDataModule  # noqa: E402
-from colorization.data.kaggle import KaggleLabDataset  # noqa: E402
-from colorization.data.on_device import DeviceBatchLoader, load_to_device  # noqa: E402
+from colorization.data.augment import prepare_batch  # noqa: E402
 from colorization.losses import create_loss  # noqa: E402
 from colorization.models import create_model  # noqa: E402
 from colorization.training.module import ColorizationModule  # noqa: E402
@@ -74,11 +71,6 @@ def flops_per_image(model: dict[str, Any], size: int, device: torch.device) -> f
     return counter.get_total_flops() / 2
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _reset_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
@@ -100,14 +92,14 @@ def eager_fp32(model: dict[str, Any], batches: list[torch.Tensor], steps: int, w
     t_start = time.perf_counter()
     for i in range(warmup + steps):
         if i == warmup:
-            _sync(device)
+            sync(device)
             t0 = time.perf_counter()
         L_, ab = prepare_batch(batches[i % len(batches)])
         loss = loss_fn(net(L_), ab)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    _sync(device)
+    sync(device)
     return {"seconds": time.perf_counter() - t0, "warmup_s": t0 - t_start}
 
 
@@ -123,10 +115,10 @@ class _SyncClock(L.Callback):
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
         if trainer.global_step == self.warmup:
-            _sync(self.device)
+            sync(self.device)
             self.t0 = time.perf_counter()
         if trainer.global_step == trainer.max_steps:
-            _sync(self.device)
+            sync(self.device)
         self.t1 = time.perf_counter()
 
 
@@ -181,79 +173,6 @@ def measure_model(name: str, args: argparse.Namespace, peak: float | None) -> li
                      "warmup_s": r["warmup_s"]})
         print(f"  {name:<14} {mode:<24} batch {batch:>4}: {ips:10.1f} img/s", flush=True)
     return rows
-
-
-def data_paths(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """images/s of memmap -> DataLoader (pinned, non_blocking) -> GPU augmentation, and of ``on_device``."""
-    root = write_synthetic(Path(args.data_dir) / f"n{args.data_n}_s{args.size}", args.data_n, args.size,
-                           per_file=max(1, args.data_n * 2 // 5))
-    aug = BatchAugment(hflip_p=0.5, crop_scale=(0.6, 1.0), crop_ratio=(0.75, 4 / 3), size=args.size).to(args.device)
-    rows = []
-
-    def timed(iterable, label: str, setup_s: float = 0.0) -> None:
-        n = 0
-        _sync(args.device)
-        t = time.perf_counter()
-        for lab8 in iterable:
-            L_, ab = prepare_batch(lab8.to(args.device, non_blocking=True), augment=True, aug=aug)
-            n += lab8.shape[0]
-        _sync(args.device)
-        dt = time.perf_counter() - t
-        rows.append({"path": label, "images_per_s": n / dt, "images": n, "setup_s": setup_s})
-        print(f"  data {label:<44}: {n / dt:10.0f} img/s", flush=True)
-
-    for workers in args.loader_workers:
-        dm = ColorizationDataModule(source="kaggle", root=root, image_size=args.size, batch_size=args.batch,
-                                    num_workers=workers, memmap_workers=workers, pin_memory=True,
-                                    persistent_workers=False, val_fraction=0.0, test_fraction=0.0, seed=0)
-        dm.setup()
-        timed(dm.train_dataloader(), f"DataLoader, {workers} workers, pinned")
-    t = time.perf_counter()
-    images = load_to_device(KaggleLabDataset(root), args.device)
-    _sync(args.device)
-    load_s = time.perf_counter() - t
-    for _ in range(2):  # the second epoch shows the steady state
-        timed(DeviceBatchLoader(images, args.batch, seed=0), "on_device (data.on_device=true)", load_s)
-    rows.pop(-2)
-    return rows
-
-
-def profile_top_kernels(args: argparse.Namespace, name: str, top: int) -> list[dict[str, Any]]:
-    """The ``top`` kernels (CUDA) or ops (CPU) by self time over a few bf16 + channels_last steps of ``name``."""
-    from torch.profiler import ProfilerActivity, profile
-
-    module = ColorizationModule(model=dict(MODELS[name]), loss={"name": "l1"}, optimizer=dict(OPTIMIZER),
-                                channels_last=True).to(args.device)
-    opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
-    lab8 = make_batches(1, args.batch, args.size)[0].to(args.device)
-    cuda = args.device.type == "cuda"
-
-    def step() -> None:
-        with torch.autocast(args.device.type, dtype=torch.bfloat16):
-            L_, ab = prepare_batch(lab8)
-            loss = module.loss_fn(module(L_).float(), ab)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    for _ in range(2):
-        step()
-    _sync(args.device)
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    with profile(activities=activities) as prof:
-        for _ in range(3):
-            step()
-        _sync(args.device)
-    events = []
-    for e in prof.key_averages():
-        t = (getattr(e, "self_device_time_total", None) or getattr(e, "self_cuda_time_total", 0)) if cuda \
-            else e.self_cpu_time_total
-        if t > 0:
-            events.append((t, e.key, e.count))
-    total = sum(t for t, _, _ in events) or 1.0
-    events.sort(reverse=True)
-    return [{"name": k[:90], "ms_per_step": t / 1000 / 3, "share": t / total, "calls": c}
-            for t, k, c in events[:top]]
 
 
 def markdown(res: dict[str, Any]) -> str:
