@@ -34,7 +34,7 @@ def save_test_images(trained: TrainedColorizer, datamodule: L.LightningDataModul
     """Every test image, true L + predicted ab at its stored size, as ``out_dir/NNNNN.png``; returns the count."""
     out_dir.mkdir(parents=True, exist_ok=True)
     n = 0
-    for lab8 in datamodule.test_dataloader():  # uint8 LAB [B,3,H,W]; the network sees it as stored (square)
+    for lab8, _ in datamodule.test_dataloader():  # uint8 LAB [B,3,H,W] (as stored, square) and their positions
         colorizer = Colorizer(trained, next(trained.parameters()).device, size=lab8.shape[-1])
         for rgb in colorizer.colorize_lab8(lab8.cpu()).numpy():
             Image.fromarray(rgb).save(out_dir / f"{n:05d}.png")

@@ -13,10 +13,16 @@ means = sum / count).
 * AuC (Zhang et al. 2016): the fraction of pixels whose ab error (Euclidean, ab* units) is within a threshold,
   averaged over thresholds 0, step, ..., ``max_threshold`` -> [0,1], 1 for a perfect prediction.
 * ``*_gray``: the same for the gray baseline ``a = b = 0`` on the same images, the floor a model must beat.
+
+:meth:`ColorizationMetrics.per_image` gives a batch's values per image (:data:`IMAGE_METRIC_KEYS`), which
+``update(values=...)`` adds to the means; :func:`write_image_metrics` writes them as ``test_images.csv``.
 """
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +32,7 @@ from torchmetrics.functional.image import peak_signal_noise_ratio, structural_si
 from colorization.color import normalized_to_ab, render_normalized
 
 __all__ = [
+    "IMAGE_METRIC_KEYS",
     "METRIC_KEYS",
     "ColorizationMetrics",
     "ab_auc",
@@ -33,6 +40,7 @@ __all__ = [
     "image_metrics",
     "psnr",
     "ssim",
+    "write_image_metrics",
 ]
 
 METRIC_KEYS = (
@@ -40,6 +48,11 @@ METRIC_KEYS = (
     "psnr_gray", "ssim_gray", "cf_gray", "dcf_gray", "auc_gray",
 )  # fmt: skip
 _PER_IMAGE = ("psnr", "ssim", "cf", "cf_true", "auc")  # what image_metrics returns and the aggregator sums
+_GRAY = ("psnr", "ssim", "cf", "auc")  # the gray baseline's per-image metrics (its cf_true is the same image's)
+# One value per image, the columns of ``test_images.csv`` after ``image`` (dCF is a gap of means, not per image).
+IMAGE_METRIC_KEYS = (
+    "psnr", "psnr_gray", "ssim", "ssim_gray", "auc", "auc_gray", "cf", "cf_gray", "cf_true",
+)  # fmt: skip
 
 
 def psnr(rgb_pred: torch.Tensor, rgb_true: torch.Tensor, max_psnr: float = 100.0) -> torch.Tensor:
@@ -138,29 +151,71 @@ class ColorizationMetrics(Metric):
         self.add_state("count", default=torch.tensor(0.0), dist_reduce_fx="sum")
         for key in _PER_IMAGE:
             self.add_state(f"{key}_sum", default=torch.tensor(0.0), dist_reduce_fx="sum")
-        for key in ("psnr", "ssim", "cf", "auc"):
+        for key in _GRAY:
             self.add_state(f"{key}_gray_sum", default=torch.tensor(0.0), dist_reduce_fx="sum")
 
-    def update(self, L: torch.Tensor, ab_pred: torch.Tensor, ab_true: torch.Tensor) -> None:
-        """Add a batch: ``L [B,1,H,W]`` in [-1,1], ``ab_pred``, ``ab_true`` ``[B,2,H,W]`` normalised."""
+    def per_image(self, L: torch.Tensor, ab_pred: torch.Tensor, ab_true: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One batch's values per image, keys :data:`IMAGE_METRIC_KEYS`, each float32 ``[B]`` (nothing is added).
+
+        ``L [B,1,H,W]`` in [-1,1], ``ab_pred``, ``ab_true`` ``[B,2,H,W]`` normalised; ``*_gray`` compares
+        ``a = b = 0`` with the truth.
+        """
         B, _, H, W = ab_true.shape
         if ab_pred.shape != ab_true.shape or L.shape != (B, 1, H, W):
             shapes = f"L {tuple(L.shape)}, ab_pred {tuple(ab_pred.shape)}, ab_true {tuple(ab_true.shape)}"
             raise ValueError(f"expected L [B,1,H,W] and ab [B,2,H,W] of one size; got {shapes}")
         pred = image_metrics(L, ab_pred, ab_true, **self.metric_kwargs)
         gray = image_metrics(L, torch.zeros_like(ab_true), ab_true, **self.metric_kwargs)
-        self.count += ab_true.shape[0]
+        values = {**pred, **{f"{key}_gray": gray[key] for key in _GRAY}}
+        return {key: values[key] for key in IMAGE_METRIC_KEYS}
+
+    def update(
+        self,
+        L: torch.Tensor | None = None,
+        ab_pred: torch.Tensor | None = None,
+        ab_true: torch.Tensor | None = None,
+        *,
+        values: Mapping[str, torch.Tensor] | None = None,
+    ) -> None:
+        """Add a batch: ``L [B,1,H,W]`` in [-1,1], ``ab_pred``, ``ab_true`` ``[B,2,H,W]`` normalised, or the
+        batch's ``values`` as :meth:`per_image` returned them (so a caller that keeps them computes them once)."""
+        if values is None:
+            if L is None or ab_pred is None or ab_true is None:
+                raise ValueError("update needs L, ab_pred and ab_true, or values=per_image(...)")
+            values = self.per_image(L, ab_pred, ab_true)
+        self.count += values["psnr"].shape[0]
         for key in _PER_IMAGE:
-            setattr(self, f"{key}_sum", getattr(self, f"{key}_sum") + pred[key].sum())
-        for key in ("psnr", "ssim", "cf", "auc"):
-            setattr(self, f"{key}_gray_sum", getattr(self, f"{key}_gray_sum") + gray[key].sum())
+            setattr(self, f"{key}_sum", getattr(self, f"{key}_sum") + values[key].sum())
+        for key in _GRAY:
+            setattr(self, f"{key}_gray_sum", getattr(self, f"{key}_gray_sum") + values[f"{key}_gray"].sum())
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Means over all images seen (on every rank); NaN before any update."""
         n = self.count
         out = {key: getattr(self, f"{key}_sum") / n for key in _PER_IMAGE}
-        for key in ("psnr", "ssim", "cf", "auc"):
+        for key in _GRAY:
             out[f"{key}_gray"] = getattr(self, f"{key}_gray_sum") / n
         out["dcf"] = (out["cf"] - out["cf_true"]).abs()
         out["dcf_gray"] = (out["cf_gray"] - out["cf_true"]).abs()
         return {key: out[key] for key in METRIC_KEYS}
+
+
+def write_image_metrics(path: str | Path, ids: Sequence[str], values: Mapping[str, torch.Tensor]) -> Path:
+    """``test_images.csv``: a header ``image,`` + :data:`IMAGE_METRIC_KEYS`, then one row per image in ``ids``
+    order with each ``values[key][i]`` at full precision (``repr`` of the float: it reads back bit-exact).
+
+    Written to a temporary file and renamed, so a reader never sees half a table.
+    """
+    path = Path(path)
+    columns = [values[key].detach().cpu().double().tolist() for key in IMAGE_METRIC_KEYS]
+    if any(len(col) != len(ids) for col in columns):
+        raise ValueError(f"{len(ids)} image ids but per-image values of lengths {[len(c) for c in columns]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(["image", *IMAGE_METRIC_KEYS])
+        for i, image_id in enumerate(ids):
+            writer.writerow([image_id, *(repr(col[i]) for col in columns)])
+    tmp.replace(path)
+    return path

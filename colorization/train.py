@@ -1,7 +1,8 @@
 """Training entry point: ``python train.py [overrides]`` or ``python -m colorization.train``.
 
 Seeds, builds data / module / callbacks / loggers / trainer from the config, fits, tests the best checkpoint
-and writes ``metrics.json`` into the run dir. Returns the optimised metric (for Optuna).
+and writes ``metrics.json`` (dataset means) and ``test_images.csv`` (every test image's own metrics, one row per
+image id) into the run dir. Returns the optimised metric (for Optuna).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
 
 from colorization.config import instantiate_dict  # importing it registers the config resolvers
+from colorization.metrics import write_image_metrics
 from colorization.runs.job import run_job, write_json
 from colorization.runs.run_report import final_metrics, log_config, print_locations
 from colorization.training.wandb import log_test_table
@@ -35,6 +37,15 @@ def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
         log.info("resuming from %s", last)
         return str(last)
     return None
+
+
+def write_test_images(module: L.LightningModule, datamodule: L.LightningDataModule, path: Path) -> Path | None:
+    """``test_images.csv`` from the last test's per-image metrics (all ranks'; call on rank zero), or ``None``
+    when that test kept none (its batches carried no positions)."""
+    tested = getattr(module, "test_images", None)
+    if tested is None or not hasattr(datamodule, "image_ids"):
+        return None
+    return write_image_metrics(path, datamodule.image_ids("test", tested["position"]), tested)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -58,11 +69,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     test_metrics: dict[str, float] = {}
+    test_images: Path | None = None
     if cfg.get("test", True) and not trainer.fast_dev_run:
         # The best checkpoint when there is one; otherwise the weights as they are now.
         trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=False)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         log_test_table(trainer, test_metrics)
+        if trainer.is_global_zero:
+            test_images = write_test_images(module, datamodule, output_dir / "test_images.csv")
 
     metrics = final_metrics(fit_metrics, test_metrics)
     result = {
@@ -70,6 +84,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         "best_ckpt": best_ckpt,
         "last_ckpt": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
+        "test_images": str(test_images) if test_images else None,
+        "seed": cfg.seed,
+        # Where the network's encoder started from (imagenet:<hub id>, file:, package:, scratch).
+        "encoder_weights": getattr(getattr(module, "net", None), "encoder_weights", None),
     }
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)

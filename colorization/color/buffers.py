@@ -34,7 +34,9 @@ class FloatBufferPool:
         for buf, idle_count in entries:
             if self._use_count(buf) == idle_count:
                 return buf
-        buf = torch.empty(shape, dtype=torch.float32)
+        # Never an inference tensor: a buffer first made during val/test is reused by training steps later.
+        with torch.inference_mode(False):
+            buf = torch.empty(shape, dtype=torch.float32)
         if len(entries) < self.max_buffers:
             entries.append((buf, self._use_count(buf)))  # the count while only the pool holds it
         return buf

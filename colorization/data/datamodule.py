@@ -3,7 +3,9 @@
 Batches leave the DataLoader as uint8 ``[B, 3, H, W]`` on the CPU. Once on the device,
 :meth:`ColorizationDataModule.on_after_batch_transfer` turns them into ``(L, ab)`` floats with
 :func:`colorization.data.augment.prepare_batch`, augmenting training batches with
-:meth:`ColorizationDataModule.make_batch_augment`.
+:meth:`ColorizationDataModule.make_batch_augment`. Test batches also say which images they hold:
+``(lab8, positions int64 [B])`` -> ``(L, ab, positions)``, each position naming its image through
+:meth:`ColorizationDataModule.image_ids` (per-image test results).
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from torch.utils.data import DataLoader, Dataset
 
 from colorization.data.augment import BatchAugment, prepare_batch
 from colorization.data.folder import ImageFolderLab, scan_images
+from colorization.data.indexed import with_positions
 from colorization.data.kaggle import DatasetError, KaggleLabDataset
-from colorization.data.on_device import DeviceBatchLoader, load_to_device
-from colorization.data.sample import build_sample_set
+from colorization.data.on_device import DeviceBatchLoader, load_to_device, read_images
+from colorization.data.sample import build_sample_set, sample_image_names
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +145,8 @@ class ColorizationDataModule(L.LightningDataModule):
             return
         if self.source == "sample":
             folder = self._build_sample()  # returns at once when prepare_data already built it
-            self.datasets = {s: KaggleLabDataset(folder / s) for s in ("train", "val", "test")}
+            self.datasets = {s: KaggleLabDataset(folder / s, names=sample_image_names(folder, s))
+                             for s in ("train", "val", "test")}
         elif self.source == "kaggle":
             full = KaggleLabDataset(self.root)
             parts = seeded_split(len(full), self.val_fraction, self.test_fraction, self.seed)
@@ -183,9 +187,16 @@ class ColorizationDataModule(L.LightningDataModule):
         if dataset is None or len(dataset) == 0 or count < 1:
             return None
         positions = np.unique(np.linspace(0, len(dataset) - 1, min(count, len(dataset))).round().astype(int))
-        if hasattr(dataset, "get_batch"):  # memmap sources: one vectorised read
-            return dataset.get_batch(positions.tolist())
-        return torch.stack([torch.as_tensor(dataset[int(i)]) for i in positions])
+        return read_images(dataset, positions.tolist())
+
+    def image_ids(self, split: str, positions: Any) -> list[str]:
+        """The ids of the images at ``positions`` (ints, e.g. a test batch's positions) of ``split``: names of
+        their source, the same in every run and seed over the same data (``sample:<set>/<photo>/<crop>``,
+        ``kaggle:<index in the full arrays>``, ``folder:<path relative to root>``)."""
+        if not self.datasets:
+            self.setup()
+        dataset = self.datasets[split]
+        return [dataset.image_id(int(i)) for i in torch.as_tensor(positions).reshape(-1).tolist()]
 
     def prior_source(self) -> tuple[Dataset, Path]:
         """The training set and where its ab prior (for the classification loss) is cached, beside the data.
@@ -211,9 +222,13 @@ class ColorizationDataModule(L.LightningDataModule):
         return BatchAugment(hflip_p=a["hflip_p"], crop_scale=tuple(a["crop_scale"]),
                             crop_ratio=tuple(a["crop_ratio"]), size=self.image_size, crop_p=a["crop_p"])
 
-    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[torch.Tensor, ...]:
         """uint8 LAB ``[B,3,H,W]`` on the device -> ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W])``, augmented while
-        training. The one place where stored bytes become network floats."""
+        training. The one place where stored bytes become network floats. A test batch ``(lab8, positions)``
+        -> ``(L, ab, positions int64 [B])``."""
+        if isinstance(batch, tuple | list):
+            lab8, positions = batch
+            return (*self.on_after_batch_transfer(lab8, dataloader_idx), positions)
         if self._augment_module is None:
             self._augment_module = self.make_batch_augment() or False
         training = self.trainer is not None and self.trainer.training
@@ -236,7 +251,7 @@ class ColorizationDataModule(L.LightningDataModule):
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
         return DeviceBatchLoader(images, self.batch_size, shuffle=train,
                                  drop_last=train and self.drop_last and images.shape[0] >= self.batch_size,
-                                 seed=self.seed, num_replicas=world, rank=rank)
+                                 seed=self.seed, num_replicas=world, rank=rank, with_positions=split == "test")
 
     def _loader(self, split: str, train: bool) -> DataLoader | DeviceBatchLoader:
         if not self.datasets:
@@ -244,6 +259,8 @@ class ColorizationDataModule(L.LightningDataModule):
         if self.on_device:
             return self._device_loader(split, train)
         ds = self.datasets[split]
+        if split == "test":  # per-image results: each batch says which images it holds
+            ds = with_positions(ds)
         batched = hasattr(ds, "__getitems__")
         workers = self.num_workers if not batched or self.memmap_workers is None else self.memmap_workers
         kwargs: dict[str, Any] = {}

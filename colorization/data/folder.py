@@ -138,6 +138,17 @@ class ImageFolderLab(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
+    def image_id(self, i: int) -> str:
+        """The id of item ``i``: ``folder:`` + its file's path relative to ``root`` (POSIX separators), the same
+        in every split and run over this folder. (A file that fails to decode later is replaced by another
+        image in ``__getitem__``; its id still names the file that was asked for, as the run logged.)"""
+        path = self.files[i]
+        try:
+            rel = path.relative_to(self.root)
+        except ValueError:  # a file given from elsewhere: its full path is the only stable name
+            rel = path
+        return f"folder:{rel.as_posix()}"
+
     def load(self, i: int) -> torch.Tensor:
         """Image ``i`` as uint8 LAB ``[3, size, size]``; raises if the file cannot be decoded."""
         # Drawn from the global generator, which Lightning's seed_everything(workers=True) seeds per worker.

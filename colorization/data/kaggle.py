@@ -60,9 +60,14 @@ class KaggleLabDataset(Dataset):
     dataset to a subset (a split); ``ds[[i, j, ...]]`` or :meth:`get_batch` returns a whole batch
     ``[B, 3, H, W]`` in one vectorised read, which is what the datamodule's batch sampler uses.
     Pickling (for DataLoader workers) carries only paths; each worker maps the files itself.
+
+    :meth:`image_id` names an item's source for per-image results: ``names[k]`` of the stored image ``k`` when
+    ``names`` (one per stored image, e.g. the sample set's photo and crop) are given, else ``kaggle:<k>``, ``k``
+    its index in the full arrays, so the same image has the same id in every split and run.
     """
 
-    def __init__(self, root: str | Path, indices: Sequence[int] | np.ndarray | None = None) -> None:
+    def __init__(self, root: str | Path, indices: Sequence[int] | np.ndarray | None = None,
+                 names: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
             raise DatasetError(f"dataset folder {self.root} does not exist; expected {self.root / GRAY_FILE}")
@@ -74,6 +79,9 @@ class KaggleLabDataset(Dataset):
             self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
             if self.indices.size and (self.indices.min() < 0 or self.indices.max() >= total):
                 raise DatasetError(f"indices out of range for {self.root}: the set holds {total} images")
+        if names is not None and len(names) != total:
+            raise DatasetError(f"{len(names)} image names for the {total} images of {self.root}")
+        self.names = None if names is None else [str(n) for n in names]
 
     def _open_arrays(self) -> None:
         gray_path = self.root / GRAY_FILE
@@ -122,6 +130,11 @@ class KaggleLabDataset(Dataset):
                 raise IndexError(f"index {i} out of range for a dataset of {len(self)} images")
             return self.get_batch([int(i) % len(self)])[0]
         return self.get_batch(i)
+
+    def image_id(self, i: int) -> str:
+        """The id of item ``i`` (a position in this dataset): its name, or ``kaggle:<index in the full arrays>``."""
+        k = int(self.indices[i])
+        return self.names[k] if self.names is not None else f"kaggle:{k}"
 
     def __getitems__(self, positions: list[int]) -> torch.Tensor:
         """Batched fetch used by ``DataLoader`` (torch >= 2.1): the whole batch ``[B, 3, H, W]`` at once."""

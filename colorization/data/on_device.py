@@ -8,16 +8,18 @@ DataLoader yields, so ``on_after_batch_transfer`` (conversion, kornia crops and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
 
-def _read(dataset: Dataset, positions: range) -> torch.Tensor:
+def read_images(dataset: Dataset, positions: Sequence[int]) -> torch.Tensor:
+    """Items ``positions`` of ``dataset`` (uint8 ``[3, H, W]`` each) as uint8 ``[N, 3, H, W]`` on the CPU."""
     if hasattr(dataset, "get_batch"):  # memmap sources: one vectorised read
         return dataset.get_batch(positions)
-    return torch.stack([dataset[i] for i in positions])  # a folder of photos: decoded one by one, once
+    # A folder of photos: decoded one by one, once.
+    return torch.stack([torch.as_tensor(dataset[int(i)]) for i in positions])
 
 
 def load_to_device(dataset: Dataset, device: torch.device | str, chunk: int = 512) -> torch.Tensor:
@@ -26,12 +28,12 @@ def load_to_device(dataset: Dataset, device: torch.device | str, chunk: int = 51
     Only one chunk is ever staged in host memory (pinned when the target is CUDA, so the copy is a DMA).
     """
     n = len(dataset)
-    first = _read(dataset, range(0, min(n, chunk)))
+    first = read_images(dataset, range(0, min(n, chunk)))
     device = torch.device(device)
     out = torch.empty((n, *first.shape[1:]), dtype=torch.uint8, device=device)
     pin = device.type == "cuda"
     for start in range(0, n, chunk):
-        part = first if start == 0 else _read(dataset, range(start, min(n, start + chunk)))
+        part = first if start == 0 else read_images(dataset, range(start, min(n, start + chunk)))
         if pin:
             part = part.pin_memory()
         out[start : start + part.shape[0]].copy_(part, non_blocking=pin)
@@ -50,6 +52,10 @@ class DeviceBatchLoader:
     order, epoch after epoch. Under DDP each of ``num_replicas`` ranks takes every
     ``num_replicas``-th index of the shared permutation (the generator is seeded alike on every rank).
 
+    With ``with_positions`` each batch is ``(images [B, 3, H, W], positions int64 [B])`` on the device, the
+    positions of its images in ``images`` (the test split: per-image results), as the datamodule's test
+    DataLoader yields them.
+
     Args:
         images: uint8 ``[N, 3, H, W]`` on the device (see :func:`load_to_device`).
         batch_size: images per batch.
@@ -57,6 +63,7 @@ class DeviceBatchLoader:
         drop_last: drop the last incomplete batch.
         seed: seed of the shuffle generator.
         num_replicas, rank: data-parallel sharding (1, 0 for one device).
+        with_positions: yield ``(images, positions)`` instead of bare images.
     """
 
     def __init__(
@@ -68,6 +75,7 @@ class DeviceBatchLoader:
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
+        with_positions: bool = False,
     ) -> None:
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected uint8 images [N, 3, H, W], got {images.dtype} {tuple(images.shape)}")
@@ -77,6 +85,7 @@ class DeviceBatchLoader:
         self.drop_last = bool(drop_last)
         self.num_replicas = int(num_replicas)
         self.rank = int(rank)
+        self.with_positions = bool(with_positions)
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU: same draws as the DataLoader's
 
     def _per_rank(self) -> int:
@@ -94,13 +103,15 @@ class DeviceBatchLoader:
         torch.empty((), dtype=torch.int64).random_(generator=self.generator)  # the DataLoader's worker-seed draw
         return torch.randperm(n, generator=self.generator)
 
-    def __iter__(self) -> Iterator[torch.Tensor]:
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         order = self._order()
         if self.num_replicas > 1:
             order = order[: self._per_rank() * self.num_replicas][self.rank :: self.num_replicas]
         # One small host-to-device copy per epoch; slicing it afterwards never waits for the device.
         order = order.to(self.images.device, non_blocking=True)
         for b in range(len(self)):
-            yield self.images.index_select(0, order[b * self.batch_size : (b + 1) * self.batch_size])
+            positions = order[b * self.batch_size : (b + 1) * self.batch_size]
+            batch = self.images.index_select(0, positions)
+            yield (batch, positions) if self.with_positions else batch
         if self.shuffle:  # RandomSampler's draw for the (empty) remainder, made when its epoch runs out
             torch.randperm(self.images.shape[0], generator=self.generator)

@@ -99,6 +99,23 @@ def _is_complete(folder: Path, params: dict) -> bool:
                                                     for s in SPLITS)
 
 
+def sample_image_names(folder: str | Path, split: str) -> list[str]:
+    """The id of every image of ``split`` in a built sample set, in stored order: ``sample:<key>/<photo>/<k>``.
+
+    Crop ``k`` (0-based) of ``photo``; ``key`` is the set's folder name (the hash of its build parameters), so
+    two runs over the same crops share ids and runs over different crops (another seed or size) never do.
+    Read from ``manifest.json``: each split stores ``crops_per_photo`` crops per photo, photos in listed order.
+    """
+    folder = Path(folder)
+    manifest = json.loads((folder / MANIFEST).read_text())
+    crops = int(manifest["params"]["crops_per_photo"])
+    names = [f"sample:{folder.name}/{photo}/{k}" for photo in manifest["photos"][split] for k in range(crops)]
+    if len(names) != manifest["images"][split]:
+        raise ValueError(f"{folder / MANIFEST} lists {len(names)} crops for {split} but "
+                         f"{manifest['images'][split]} images")
+    return names
+
+
 def build_sample_set(
     root: str | Path,
     crop_size: int = 64,

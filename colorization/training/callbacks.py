@@ -1,4 +1,5 @@
-"""Sample grids: a fixed set of validation images as gray | prediction | truth, to W&B and to disk."""
+"""Pictures of what a model makes: sample grids of fixed validation images (W&B and disk) and the W&B table of
+test images with their own metrics."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from lightning.pytorch.utilities import rank_zero_only
 from PIL import Image
 
 from colorization.color import render_normalized
-from colorization.training.wandb import log_sample_images
+from colorization.data.on_device import read_images
+from colorization.metrics import IMAGE_METRIC_KEYS
+from colorization.training.wandb import log_sample_images, log_test_images_table, wandb_loggers
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,21 @@ def comparison_rows(L_: torch.Tensor, ab_pred: torch.Tensor, ab_true: torch.Tens
     true = render_normalized(L_, ab_true)
     rows = torch.cat([gray, pred, true], dim=3)  # side by side along the width
     return rows.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def colorize_panels(
+    trainer: L.Trainer, pl_module: L.LightningModule, lab8: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """uint8 LAB ``[N,3,H,W]`` as stored -> ``(L, ab_pred, ab_true)``: floats through the datamodule's own
+    ``on_after_batch_transfer`` (as a val/test batch), ab predicted by ``pl_module`` in eval mode."""
+    L_, ab_true = trainer.datamodule.on_after_batch_transfer(lab8.to(pl_module.device), 0)
+    was_training = pl_module.training
+    pl_module.eval()
+    try:
+        ab_pred = pl_module.colorize_normalized(L_)
+    finally:
+        pl_module.train(was_training)
+    return L_, ab_pred, ab_true
 
 
 def stack_rows(rows: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -67,15 +85,7 @@ class SampleGridCallback(L.Callback):
         lab8 = self._fixed_images(trainer)
         if lab8 is None:
             return None
-        batch = trainer.datamodule.on_after_batch_transfer(lab8.to(pl_module.device), 0)
-        L_, ab_true = batch
-        was_training = pl_module.training
-        pl_module.eval()
-        try:
-            ab_pred = pl_module.colorize_normalized(L_)
-        finally:
-            pl_module.train(was_training)
-        return comparison_rows(L_, ab_pred, ab_true)
+        return comparison_rows(*colorize_panels(trainer, pl_module, lab8))
 
     @rank_zero_only
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -90,3 +100,32 @@ class SampleGridCallback(L.Callback):
             self.last_path = self.out_dir / f"epoch_{epoch:03d}.png"
             Image.fromarray(stack_rows(rows)).save(self.last_path)
         log_sample_images(trainer, list(rows), epoch)
+
+
+class WandbTestImagesCallback(L.Callback):
+    """After the test, ``num_images`` tested images to the W&B table ``test/images`` (only with a W&B logger).
+
+    Rows: the image id (``datamodule.image_ids``), gray | prediction | truth pictures
+    (:func:`colorization.color.render_normalized`, as the sample grid) and the image's own test metrics, exactly
+    the values of ``test_images.csv``. The images are spread evenly over the tested ones (``pl_module.test_images``,
+    every rank's), so the table shows the same images whatever the number of ranks. Only rank zero renders.
+    """
+
+    def __init__(self, num_images: int = 64) -> None:
+        self.num_images = int(num_images)
+
+    @rank_zero_only
+    @torch.inference_mode()  # as the test batches ran (Lightning runs this hook inside the test's inference mode)
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        tested = getattr(pl_module, "test_images", None)
+        dm = trainer.datamodule
+        if self.num_images < 1 or tested is None or not wandb_loggers(trainer) or not hasattr(dm, "image_ids"):
+            return
+        n = tested["position"].numel()
+        rows = np.unique(np.linspace(0, n - 1, min(self.num_images, n)).round().astype(int)).tolist()
+        positions = tested["position"][rows].tolist()
+        L_, ab_pred, ab_true = colorize_panels(trainer, pl_module, read_images(dm.data_test, positions))
+        panels = {name: render_normalized(L_, ab).permute(0, 2, 3, 1).cpu().numpy()
+                  for name, ab in (("gray", torch.zeros_like(ab_true)), ("prediction", ab_pred), ("truth", ab_true))}
+        values = {key: tested[key][rows].tolist() for key in IMAGE_METRIC_KEYS}
+        log_test_images_table(trainer, dm.image_ids("test", positions), panels, values)

@@ -2,7 +2,9 @@
 
 Batches arrive as ``(L [B,1,H,W] in [-1,1], ab [B,2,H,W] = ab*/128, about [-1,1])`` floats on the device: the
 datamodule's ``on_after_batch_transfer`` made them from uint8 LAB there (and augmented them while training), so
-DataLoader workers only slice bytes and this module never touches data code.
+DataLoader workers only slice bytes and this module never touches data code. Test batches may carry a third
+item, each image's position in the test split (int64 ``[B]``): the test then also keeps every image's own metrics
+(:attr:`ColorizationModule.test_images`, gathered from all ranks), which ``train`` writes to ``test_images.csv``.
 
 How the network runs (``compile``, ``channels_last``) is an argument of the module, not part of the model config:
 checkpoints keep ``hparams["model"]`` and ``hparams["loss"]`` as what the network *is*, which is all the checkpoint
@@ -18,12 +20,13 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
+import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from colorization.color import render_normalized
 from colorization.losses import create_loss
-from colorization.metrics import ColorizationMetrics
+from colorization.metrics import IMAGE_METRIC_KEYS, ColorizationMetrics
 from colorization.models import set_encoder_frozen
 from colorization.models.config import model_from_config
 
@@ -33,6 +36,30 @@ log = logging.getLogger(__name__)
 BEST_TRACKED = {"psnr": True, "ssim": True, "auc": True, "dcf": False, "loss": False}
 DEFAULT_COMPILE = {"enabled": False, "backend": "inductor", "mode": None}
 CHANNELS_LAST_CHOICES = (True, False, "auto")
+
+
+def gather_image_values(parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]]) -> dict[str, torch.Tensor] | None:
+    """This rank's ``(positions [B], {metric: values [B]})`` per test batch -> every rank's, on the CPU:
+    ``{"position": int64 [N], metric: float32 [N] for each of IMAGE_METRIC_KEYS}`` sorted by position, each
+    image once (the distributed sampler pads a rank's share with repeats of the first images), or ``None``
+    when no batch carried positions. Under DDP every rank must call it (it is a collective)."""
+    local = None
+    if parts:
+        local = {"position": torch.cat([pos for pos, _ in parts]).cpu(),
+                 **{k: torch.cat([v[k] for _, v in parts]).cpu() for k in IMAGE_METRIC_KEYS}}
+    shares = [local]
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        shares = [None] * dist.get_world_size()
+        dist.all_gather_object(shares, local)  # any sizes: a rank may hold fewer images than another
+    shares = [share for share in shares if share is not None]
+    if not shares:
+        return None
+    merged = {k: torch.cat([share[k] for share in shares]) for k in shares[0]}
+    order = torch.argsort(merged["position"], stable=True)
+    position = merged["position"][order]
+    first = torch.ones_like(position, dtype=torch.bool)
+    first[1:] = position[1:] != position[:-1]  # a repeat is the same image again: keep one
+    return {k: v[order][first] for k, v in merged.items()}
 
 
 def plain(cfg: Any) -> Any:
@@ -98,6 +125,9 @@ class ColorizationModule(L.LightningModule):
             {k: (MaxMetric() if higher else MinMetric()) for k, higher in BEST_TRACKED.items()}
         )
         self._gray_logged = False
+        self._test_parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
+        # After a test whose batches carried positions: every tested image's metrics (see gather_image_values).
+        self.test_images: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ set-up
     def setup(self, stage: str) -> None:
@@ -141,9 +171,9 @@ class ColorizationModule(L.LightningModule):
         """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` in [-1,1] (normalised), decoded by the loss."""
         return self.loss_fn.decode(self(L_).float())
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L, ab)`` -> ``(scalar loss, network output [B, loss.out_channels, H, W])``."""
-        L_, ab = batch
+    def _step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(L, ab)`` (or ``(L, ab, positions)``) -> ``(scalar loss, network output [B, loss.out_channels, H, W])``."""
+        L_, ab = batch[0], batch[1]
         pred = self(L_)
         return self.loss_fn(pred.float(), ab), pred
 
@@ -184,15 +214,25 @@ class ColorizationModule(L.LightningModule):
         self.log_dict(log_now, prog_bar=False, sync_dist=True)
         self.log("val/psnr", values["psnr"], prog_bar=True, sync_dist=True)
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+    def on_test_epoch_start(self) -> None:
+        self._test_parts = []
+        self.test_images = None
+
+    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
+        """``(L, ab)`` or ``(L, ab, positions int64 [B])``: the latter also keeps each image's metrics."""
         loss, pred = self._step(batch)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
-        self.test_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        values = self.test_metrics.per_image(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        self.test_metrics.update(values=values)
+        if len(batch) > 2:
+            self._test_parts.append((batch[2], values))
 
     def on_test_epoch_end(self) -> None:
         values = self.test_metrics.compute()
         self.test_metrics.reset()
         self.log_dict({f"test/{k}": v for k, v in values.items()}, sync_dist=True)
+        self.test_images = gather_image_values(self._test_parts)
+        self._test_parts = []
 
     def predict_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         """``(L, ab)`` -> RGB uint8 ``[B,3,H,W]`` in [0,255]: the true L with the predicted ab.

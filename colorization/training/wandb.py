@@ -76,6 +76,26 @@ def log_test_table(trainer: Any, metrics: dict[str, float]) -> None:
         logger.log_table(key="test/metrics", columns=["metric", "model", "gray baseline"], data=rows)
 
 
+@rank_zero_only
+def log_test_images_table(
+    trainer: Any, ids: Sequence[str], panels: dict[str, np.ndarray], values: dict[str, Sequence[float]]
+) -> None:
+    """The W&B table ``test/images``: one row per test image, ``image`` (its id), the pictures ``gray``,
+    ``prediction``, ``truth`` (``panels[name]``: uint8 ``[N, H, W, 3]``) and the per-image metrics ``values``
+    (column name -> N floats, in the given order)."""
+    loggers = wandb_loggers(trainer)
+    if not loggers or not ids:
+        return
+    import wandb  # a W&B logger is configured, so the package is there
+
+    names = ("gray", "prediction", "truth")
+    columns = ["image", *names, *values]
+    rows = [[image_id, *(wandb.Image(panels[name][i]) for name in names), *(float(v[i]) for v in values.values())]
+            for i, image_id in enumerate(ids)]
+    for logger in loggers:
+        logger.log_table(key="test/images", columns=columns, data=rows)
+
+
 def describe_wandb_runs(trainer: Any) -> list[str]:
     """Where each W&B run of the trainer lives, for the end-of-run table: ``<dir> (offline: ... | url)``."""
     out = []

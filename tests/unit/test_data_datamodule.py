@@ -39,7 +39,9 @@ def test_kaggle_source(kaggle_root):
     batches = list(dm.train_dataloader())
     assert len(batches) == 2  # drop_last: 10 // 4
     _check_loader(dm.val_dataloader(), 64, 4)
-    _check_loader(dm.test_dataloader(), 64, 4)
+    lab8, positions = next(iter(dm.test_dataloader()))  # test batches say which images they hold
+    assert positions.tolist() == [0, 1] and torch.equal(lab8, dm.datasets["test"].get_batch([0, 1]))
+    _check_loader([lab8], 64, 4)
 
 
 def test_kaggle_source_with_workers(kaggle_root):

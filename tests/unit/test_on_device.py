@@ -113,3 +113,14 @@ def test_same_loss_trajectory_with_and_without_on_device(kaggle_root):
                                  (torch.Size([4, 2, 32, 32]), torch.float32, "cpu"))
     assert on_dev.losses == pytest.approx(plain.losses, rel=1e-4, abs=1e-6)
     assert on_dev.losses[-1] < on_dev.losses[0]  # it trains
+
+
+def test_a_buffer_first_made_under_inference_mode_serves_training_later():
+    # Validation runs under inference mode; a pooled buffer it created must still take a training batch's copy.
+    pool = FloatBufferPool(max_buffers=1)
+    lab8 = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    with torch.inference_mode():
+        val_batch = prepare_batch(lab8, pool=pool)
+    del val_batch  # the pool may hand its buffer out again
+    L_train, ab_train = prepare_batch(lab8, pool=pool)  # the same buffer, reused outside inference mode
+    assert not L_train.is_inference() and torch.equal(L_train, lab8_to_normalized(lab8)[0])
