@@ -32,12 +32,13 @@ class Estimate:
 
 
 def bootstrap_mean(
-    values: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0
+    values: np.ndarray, confidence: float = 0.95, n_resamples: int = 2000, seed: int = 0, batch: int = 250
 ) -> Estimate:
     """Mean of ``values`` ``[n_seeds, n_images]`` (float, no NaN) and its percentile-bootstrap interval.
 
     Seeds (rows) and images (columns) are resampled independently with replacement; a dimension of length 1 is
-    not resampled. With one image and one seed the interval is the point itself.
+    not resampled. With one image and one seed the interval is the point itself. ``confidence`` in (0, 1);
+    ``batch`` resamples are evaluated at a time, which bounds memory at about ``batch * n_images`` floats.
     """
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 2 or x.size == 0 or not np.isfinite(x).all():
@@ -48,15 +49,24 @@ def bootstrap_mean(
     if not samples:
         return Estimate(mean, mean, mean, n_seeds, n_images)
 
-    def statistic(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
-        rows = idx[0] if n_seeds > 1 else np.zeros(idx[0].shape[:-1] + (1,), dtype=int)
-        cols = idx[-1] if n_images > 1 else np.zeros(idx[-1].shape[:-1] + (1,), dtype=int)
-        return x[rows[..., :, None], cols[..., None, :]].mean(axis=(-2, -1))
+    def counts(idx: np.ndarray, n: int) -> np.ndarray:
+        """Resampled indices ``[..., n]`` -> how often each index was drawn ``[..., n]``."""
+        flat = idx.reshape(-1, n) + n * np.arange(idx.size // n)[:, None]
+        return np.bincount(flat.ravel(), minlength=flat.size).reshape(idx.shape).astype(np.float64)
 
-    res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, vectorized=True, paired=False,
+    def statistic(*idx: np.ndarray, axis: int = -1) -> np.ndarray:
+        # The mean of the resampled table x[rows][:, cols] is (a @ x @ b) / (n_seeds * n_images), with a and b how
+        # often each seed and image was drawn: no [resamples, seeds, images] array is built.
+        lead = idx[0].shape[:-1]
+        a = counts(idx[0], n_seeds) if n_seeds > 1 else np.ones(lead + (1,))
+        b = counts(idx[-1], n_images) if n_images > 1 else np.ones(lead + (1,))
+        return ((a @ x) * b).sum(axis=-1) / (n_seeds * n_images)
+
+    res = stats.bootstrap(samples, statistic, n_resamples=n_resamples, batch=batch, vectorized=True, paired=False,
                           confidence_level=confidence, method="percentile", rng=np.random.default_rng(seed))
     low, high = res.confidence_interval
-    return Estimate(mean, float(low), float(high), n_seeds, n_images)
+    # Rounding in the sums may put a bound a hair outside the data; an interval never leaves [min, max].
+    return Estimate(mean, float(max(low, x.min())), float(min(high, x.max())), n_seeds, n_images)
 
 
 def verdict(diff: Estimate, higher_is_better: bool = True) -> str:

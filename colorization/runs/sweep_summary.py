@@ -1,77 +1,57 @@
-"""The sweep summary: one row per job of a multirun, with its change against the Vanilla baseline.
+"""The sweep summary: one row per (model, loss) configuration with 95% intervals and a verdict against the
+baseline, and one row per job (how a failed job is reported).
 
-A Hydra callback writes ``summary.csv`` and ``summary.md`` into the sweep dir at the end of every multirun and
-prints the table; ``python -m colorization.runs.sweep_summary SWEEP_DIR`` rebuilds them for any sweep dir.
-Rows come from each job's ``job_status.json`` (see :mod:`colorization.runs.job`), so every launcher works.
+A Hydra callback writes into the sweep dir at the end of every multirun, and prints the group table:
+
+* ``summary.csv``: one row per group of jobs that differ only in their seed (:mod:`colorization.runs.sweep_groups`):
+  ``n_seeds``, ``n_images``, per metric the mean and ``<metric>_ci_low`` / ``_ci_high``, the gray floor, the paired
+  difference against the baseline with its interval, and ``verdict`` (PSNR), ``verdict_ssim``, ``verdict_auc``;
+* ``jobs.csv``: one row per job (:func:`colorization.runs.sweep_table.collect_rows`);
+* ``summary.md``: both tables, the group table first.
+
+``python -m colorization.sweep_summary SWEEP_DIR`` rebuilds them for any sweep dir. Everything comes from each
+job's ``job_status.json``, ``metrics.json`` values and ``test_images.csv``, so every launcher works.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
-import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from colorization.runs.job import STATUS_FILE
+from colorization.runs.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS, group_columns, group_rows
+from colorization.runs.sweep_table import collect_rows
+
+__all__ = ["SweepSummary", "SweepSummaryCallback", "collect_rows", "main", "summarize", "write_summary"]
 
 log = logging.getLogger(__name__)
 
-# Test metrics in the table, with whether higher is better (for the sign of "better" in deltas).
-METRICS = {"test/psnr": True, "test/ssim": True, "test/cf": True, "test/dcf": False, "test/auc": True}
-GRAY = ("test/psnr_gray", "test/ssim_gray", "test/dcf_gray", "test/auc_gray")
+SUMMARY_CSV, JOBS_CSV, SUMMARY_MD = "summary.csv", "jobs.csv", "summary.md"
+# Decimals a person reads a metric and its difference with (the CSV files keep every digit).
+DECIMALS = {"psnr": 2, "ssim": 4, "auc": 4, "cf": 2, "dcf": 2, "psnr_gray": 2}
+# The terminal has room for these; colourfulness (no verdict on it) is in summary.md and summary.csv.
+PRINTED_METRICS = ("psnr", "ssim", "auc")
 
 
-def _job_dirs(sweep_dir: Path) -> list[Path]:
-    dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and ((p / STATUS_FILE).exists() or (p / ".hydra").exists())]
+@dataclass
+class SweepSummary:
+    """``groups``: one dict per configuration (``summary.csv``); ``jobs``: one dict per job (``jobs.csv``)."""
 
-    def key(p: Path) -> tuple[int, str]:
-        return (int(p.name), p.name) if p.name.isdigit() else (1 << 30, p.name)
+    groups: list[dict[str, Any]]
+    jobs: list[dict[str, Any]]
+    baseline_model: str = "vanilla"
+    confidence: float = 0.95
 
-    return sorted(dirs, key=key)
-
-
-def collect_rows(sweep_dir: Path, baseline_model: str = "vanilla") -> list[dict[str, Any]]:
-    """One dict per job dir: job, overrides, status, error, metrics, gray floor, deltas vs baseline, ..."""
-    rows = []
-    for job_dir in _job_dirs(sweep_dir):
-        status_path = job_dir / STATUS_FILE
-        if status_path.exists():
-            st = json.loads(status_path.read_text())
-        else:
-            st = {"status": "incomplete", "error": "no job_status.json (killed or still running?)"}
-        metrics = st.get("metrics", {})
-        row: dict[str, Any] = {
-            "job": job_dir.name,
-            "overrides": " ".join(st.get("overrides", [])),
-            "model": st.get("model"),
-            "loss": st.get("loss"),
-            "status": st.get("status"),
-            "error": st.get("error", ""),
-            "world_size": st.get("world_size", ""),
-            "num_nodes": st.get("num_nodes", ""),
-        }
-        for k in list(METRICS) + list(GRAY):
-            row[k] = metrics.get(k)
-        row["best_ckpt"] = st.get("best_ckpt", "")
-        row["wall_time_s"] = st.get("wall_time_s")
-        rows.append(row)
-
-    # Change against the baseline job with the same loss (the first ok one, when the sweep has one).
-    baselines: dict[Any, dict[str, Any]] = {}
-    for row in rows:
-        if row["model"] == baseline_model and row["status"] == "ok":
-            baselines.setdefault(row["loss"], row)
-    for row in rows:
-        base = baselines.get(row["loss"])
-        for k in METRICS:
-            ok = base is not None and row[k] is not None and base[k] is not None
-            row[f"Δ{k.split('/')[1]}_vs_{baseline_model}"] = row[k] - base[k] if ok else None
-    return rows
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.jobs if r["status"] != "ok"]
 
 
 def _fmt(v: Any) -> str:
@@ -82,71 +62,140 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> tuple[Path, Path]:
-    """``summary.csv`` (every column) and ``summary.md`` (the readable ones) in ``sweep_dir``."""
-    csv_path, md_path = sweep_dir / "summary.csv", sweep_dir / "summary.md"
-    columns = list(rows[0]) if rows else ["job", "status"]
-    with csv_path.open("w", newline="") as f:
+def _with_ci(row: dict[str, Any], name: str, decimals: int, sep: str = " ") -> str:
+    """``mean [low, high]`` (``sep`` between them), or the mean alone when there is no interval."""
+    if row.get(name) is None:
+        return ""
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    ci = f"{sep}[{low:.{decimals}f}, {high:.{decimals}f}]" if low is not None and high is not None else ""
+    return f"{row[name]:.{decimals}f}{ci}"
+
+
+def _group_view(summary: SweepSummary, sep: str = " ", metrics: tuple[str, ...] = tuple(IMAGE_METRICS),
+                ) -> tuple[list[str], list[list[str]]]:
+    """The group table as a person reads it (md and terminal): ``mean [low, high]`` cells for ``metrics``,
+    ``Δ<metric>`` the paired difference against the baseline (see :func:`_caption`)."""
+    head = ["model", "loss", "encoder_weights", "n_seeds", "n_images", *metrics, "dcf", "psnr_gray",
+            *(f"Δ{m}" for m in metrics), *VERDICT_COLUMNS.values(), "n_failed"]
+    rows = []
+    for r in summary.groups:
+        means = [_with_ci(r, m, DECIMALS[m], sep) for m in (*metrics, "dcf", "psnr_gray")]
+        diffs = [_with_ci(r, f"Δ{m}_vs_{summary.baseline_model}", DECIMALS[m], sep) for m in metrics]
+        rows.append([_fmt(r["model"]), _fmt(r["loss"]), _fmt(r["encoder_weights"]), _fmt(r["n_seeds"]),
+                     _fmt(r["n_images"]), *means, *diffs, *(_fmt(r[v]) for v in VERDICT_COLUMNS.values()),
+                     _fmt(r["n_failed"])])
+    return head, rows
+
+
+def _caption(summary: SweepSummary) -> str:
+    return (f"mean [{summary.confidence:.0%} CI] over seeds x test images; Δ: paired difference against "
+            f"{summary.baseline_model} with the same loss (same seeds, same images); verdict: PSNR's")
+
+
+def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows]
+
+
+def _write_csv(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    hidden = ("best_ckpt", "num_nodes")
-    shown = [c for c in columns if c not in hidden and any(r.get(c) not in (None, "") for r in rows)]
-    lines = ["| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
-    for r in rows:
-        lines.append("| " + " | ".join(_fmt(r.get(c)).replace("|", "\\|") for c in shown) + " |")
-    md_path.write_text(f"# Sweep summary: {sweep_dir}\n\n" + "\n".join(lines) + "\n")
-    return csv_path, md_path
 
 
-def print_summary(rows: list[dict[str, Any]], title: str) -> None:
+def write_summary(sweep_dir: Path, summary: SweepSummary) -> tuple[Path, Path, Path]:
+    """``summary.csv`` (groups, every column), ``jobs.csv`` (jobs, every column) and ``summary.md`` (the groups as
+    ``mean [low, high]``, then the jobs' readable columns) in ``sweep_dir``."""
+    csv_path, jobs_path, md_path = sweep_dir / SUMMARY_CSV, sweep_dir / JOBS_CSV, sweep_dir / SUMMARY_MD
+    _write_csv(csv_path, group_columns(summary.baseline_model), summary.groups)
+    job_columns = list(summary.jobs[0]) if summary.jobs else ["job", "status"]
+    _write_csv(jobs_path, job_columns, summary.jobs)
+
+    hidden = ("best_ckpt", "num_nodes", "test_images", "group")
+    shown = [c for c in job_columns if c not in hidden and any(r.get(c) not in (None, "") for r in summary.jobs)]
+    job_table = _md_table(shown, [[_fmt(r.get(c)) for c in shown] for r in summary.jobs])
+    md = [f"# Sweep summary: {sweep_dir}", "",
+          "## Models", "", _caption(summary), "", *_md_table(*_group_view(summary)), "",
+          "## Jobs", "", *job_table]
+    md_path.write_text("\n".join(md) + "\n")
+    return csv_path, jobs_path, md_path
+
+
+def print_summary(summary: SweepSummary, title: str) -> None:
+    """The group table, then one line per failed job with its error."""
+    from rich import box
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    shown = ["job", "model", "loss", "status", *METRICS, "test/psnr_gray"]
-    shown += [c for c in (rows[0] if rows else {}) if c.startswith("Δ")] + ["wall_time_s"]
-    table = Table(title=title)
-    for c in shown:
-        table.add_column(c.replace("test/", ""), overflow="fold")
-    for r in rows:
-        cells = [_fmt(r.get(c)) for c in shown]
-        if r["status"] != "ok":
-            cells[3] = f"[red]{r['status']}[/red] {escape(r.get('error', ''))}"
-        table.add_row(*cells)
-    Console(width=200).print(table)
+    head, rows = _group_view(summary, sep="\n", metrics=PRINTED_METRICS)
+    caption = _caption(summary) + "; cf and every column: summary.md"
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD)
+    for c in head:
+        # Numbers keep their width (each cell is two short lines); labels and verdicts wrap when space runs out.
+        words = c in ("model", "encoder_weights") or c.startswith("verdict")
+        table.add_column(c, overflow="fold", no_wrap=not words)
+    for cells in rows:
+        table.add_row(*(escape(c) for c in cells))
+    console = Console(width=240)  # fixed, so a log file reads the same whatever terminal made it
+    console.print(table)
+    for r in summary.failed:
+        console.print(f"[red]job {escape(r['job'])} {escape(str(r['status']))}[/red] ({escape(r['overrides'])}): "
+                      f"{escape(str(r.get('error', '')))}")
 
 
-def summarize(sweep_dir: str | Path, baseline_model: str = "vanilla", show: bool = True) -> list[dict[str, Any]]:
+def summarize(sweep_dir: str | Path, baseline_model: str = "vanilla", show: bool = True, confidence: float = 0.95,
+              n_resamples: int = 2000) -> SweepSummary:
+    """Read the sweep dir, compute the group statistics, write the three files, print the table when ``show``."""
     sweep_dir = Path(sweep_dir)
-    rows = collect_rows(sweep_dir, baseline_model)
-    write_summary(sweep_dir, rows)
+    jobs = collect_rows(sweep_dir, baseline_model)
+    summary = SweepSummary(group_rows(jobs, baseline_model, confidence, n_resamples), jobs, baseline_model,
+                           confidence)
+    write_summary(sweep_dir, summary)
     if show:
-        print_summary(rows, f"Sweep {sweep_dir}")
-    return rows
+        print_summary(summary, f"Sweep {sweep_dir}")
+    return summary
 
 
 class SweepSummaryCallback(Callback):
     """Hydra callback: at the end of a multirun, write and print the summary; exit non-zero if a job failed."""
 
-    def __init__(self, baseline_model: str = "vanilla", fail_on_error: bool = True) -> None:
+    def __init__(self, baseline_model: str = "vanilla", fail_on_error: bool = True, confidence: float = 0.95,
+                 n_resamples: int = 2000) -> None:
         self.baseline_model = baseline_model
         self.fail_on_error = fail_on_error
+        self.confidence = confidence
+        self.n_resamples = n_resamples
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.exists():
             return
-        rows = summarize(sweep_dir, self.baseline_model)
-        failed = [r["job"] for r in rows if r["status"] != "ok"]
-        log.info("sweep summary: %s (%d jobs, %d failed)", sweep_dir / "summary.md", len(rows), len(failed))
+        summary = summarize(sweep_dir, self.baseline_model, confidence=self.confidence, n_resamples=self.n_resamples)
+        failed = [r["job"] for r in summary.failed]
+        log.info("sweep summary: %s (%d jobs, %d failed)", sweep_dir / SUMMARY_MD, len(summary.jobs), len(failed))
         if failed and self.fail_on_error:
             # Every other job has finished and the summary is written; the exit status tells scripts.
             log.error("failed jobs: %s", ", ".join(failed))
             sys.exit(1)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m colorization.sweep_summary SWEEP_DIR [--baseline vanilla]``: rebuild the files and print the
+    table (failed jobs named under it); exit status 0 once the files are written, 2 for a bad argument."""
+    p = argparse.ArgumentParser(prog="python -m colorization.sweep_summary", description=__doc__.splitlines()[0])
+    p.add_argument("sweep_dir", type=Path)
+    p.add_argument("--baseline", default="vanilla", help="the model every other is compared with (same loss)")
+    p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
+    p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples per interval")
+    p.add_argument("--quiet", action="store_true", help="write the files, print nothing")
+    args = p.parse_args(argv)
+    if not args.sweep_dir.is_dir():
+        p.error(f"{args.sweep_dir} is not a directory (expected a sweep dir such as multirun/<date>/<time>-<pid>)")
+    summarize(args.sweep_dir, args.baseline, not args.quiet, args.confidence, args.resamples)
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m colorization.runs.sweep_summary SWEEP_DIR")
-    summarize(sys.argv[1])
+    raise SystemExit(main())

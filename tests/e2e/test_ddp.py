@@ -242,7 +242,7 @@ def test_failure_on_rank_one_fails_that_job_only(tmp_path, sample_data_dir):
     assert failed["status"] == "failed" and failed["wall_time_s"] < 60, failed
     assert "injected failure on rank 1" in (sweep / "0" / "train_rank1.log").read_text()
     _assert_ranks_trained(sweep / "1", "unet", "l1")
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert [(r["status"], r["world_size"]) for r in rows] == [("failed", "2"), ("ok", "2")]
     assert time.time() - start < 240
     assert not _strays(str(tmp_path))
@@ -256,7 +256,7 @@ def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path, sample_data_
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2"]
     for job, (model, loss) in {"0": ("vanilla", "l1"), "1": ("unet", "l1"), "2": ("vanilla", "mse")}.items():
         _assert_ranks_trained(sweep / job, model, loss)
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert [r["world_size"] for r in rows] == ["2", "2", "2"]
     assert not _strays(str(tmp_path))
 

@@ -42,25 +42,35 @@ def test_train_and_eval_command_lines(tmp_path, sample_data_dir):
         assert eval_metrics[key] == pytest.approx(metrics[key], rel=1e-4, abs=1e-4), key
 
 
-def test_multirun_three_models_summary_and_wandb(tmp_path, sample_data_dir):
-    run_entry("train.py", ["-m", "model=vanilla,resnet,unet", *TINY], tmp_path, sample_data_dir)
+def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_dir):
+    # The seed's comparison in miniature: two models x two seeds, each job its own W&B run with a table of its
+    # test images, one summary row per model with intervals over seeds and images and a verdict against vanilla.
+    run_entry("train.py", ["-m", "model=vanilla,resnet", "seed=1,2", *TINY], tmp_path, sample_data_dir)
     sweep = only_dir(tmp_path / "multirun")
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir() and p.name.isdigit())
-    assert [p.name for p in jobs] == ["0", "1", "2"]
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
-    assert [r["model"] for r in rows] == ["vanilla", "resnet", "unet"]
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
+    assert [(r["model"], r["seed"]) for r in rows] == [("vanilla", "1"), ("vanilla", "2"), ("resnet", "1"),
+                                                       ("resnet", "2")]
     assert all(r["status"] == "ok" for r in rows)
-    assert float(rows[0]["Δpsnr_vs_vanilla"]) == 0.0
-    for r in rows[1:]:
-        delta = float(r["Δpsnr_vs_vanilla"])
-        assert delta == pytest.approx(float(r["test/psnr"]) - float(rows[0]["test/psnr"]), abs=1e-6)
-    assert "Δpsnr_vs_vanilla" in (sweep / "summary.md").read_text()
+    assert rows[2]["encoder_weights"] == "imagenet:timm/resnet34.a1_in1k"  # from the tests' HF cache, offline
+    for base, r in ((rows[0], rows[2]), (rows[1], rows[3])):  # per job, against vanilla of the same seed
+        assert float(r["Δpsnr_vs_vanilla"]) == pytest.approx(float(r["test/psnr"]) - float(base["test/psnr"]))
+    groups = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [g["model"] for g in groups] == ["vanilla", "resnet"]
+    for g in groups:
+        assert (g["n_seeds"], g["n_images"]) == ("2", "8")
+        assert float(g["psnr_ci_low"]) <= float(g["psnr"]) <= float(g["psnr_ci_high"])
+    assert groups[1]["verdict"] in ("better", "worse", "no clear difference")
+    assert "verdict" in (sweep / "summary.md").read_text()
     group = f"sweep-{sweep.parent.name}_{sweep.name}"  # the sweep dir's <date>_<time-pid>
     for job in jobs:
         assert read_json(job / "metrics.json")["test/psnr"] == pytest.approx(float(rows[int(job.name)]["test/psnr"]))
+        assert len((job / "test_images.csv").read_text().splitlines()) == 1 + 8
         runs = list((job / "wandb").glob("offline-run-*"))
         assert len(runs) == 1, "each sweep job must be its own W&B run"
         assert len(list(runs[0].rglob("media/images/**/*.png"))) >= 2, "sample grids logged to W&B as images"
+        assert list(runs[0].glob("files/media/table/test/images_*.table.json")), "the test-images table"
         assert group in wandb_records_text(next(runs[0].glob("run-*.wandb"))), "one W&B group for the whole sweep"
 
 
@@ -70,7 +80,7 @@ def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, sample_dat
                      tmp_path, sample_data_dir, check=False)
     assert proc.returncode == 1, "a sweep with a failed job exits non-zero, after the summary"
     sweep = only_dir(tmp_path / "multirun")
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "learning rate" in rows[1]["error"].lower()
     assert (sweep / "2" / "metrics.json").exists()
@@ -83,5 +93,5 @@ def test_optuna_sweep_of_three_trials(tmp_path, sample_data_dir):
     sweep = only_dir(tmp_path / "multirun")
     result = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in result and "optimizer.lr" in result
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert len(rows) == 3 and all(r["status"] == "ok" for r in rows)

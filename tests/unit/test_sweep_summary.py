@@ -1,4 +1,5 @@
-"""The sweep summary from job status files: rows, failures, deltas against the Vanilla job of the same loss."""
+"""The job table of the sweep summary from job status files: rows, failures, deltas against the Vanilla job of the
+same loss; the exit status of the callback. (The group table with intervals: test_sweep_statistics.py.)"""
 
 from __future__ import annotations
 
@@ -44,15 +45,31 @@ def test_failed_job_is_a_row_and_files_are_written(tmp_path):
     _job(tmp_path, 0, "vanilla", "l1", 22.0)
     _job(tmp_path, 1, "unet", "l1", None, status="failed")
     (tmp_path / "2" / ".hydra").mkdir(parents=True)  # started, never finished
-    rows = summarize(tmp_path, show=False)
-    assert [r["status"] for r in rows] == ["ok", "failed", "incomplete"]
-    assert rows[1]["error"] == "RuntimeError: boom"
-    with (tmp_path / "summary.csv").open() as f:
+    summary = summarize(tmp_path, show=False)
+    assert [r["status"] for r in summary.jobs] == ["ok", "failed", "incomplete"]
+    assert [r["job"] for r in summary.failed] == ["1", "2"]
+    assert summary.jobs[1]["error"] == "RuntimeError: boom"
+    with (tmp_path / "jobs.csv").open() as f:
         table = list(csv.DictReader(f))
     assert len(table) == 3 and table[1]["status"] == "failed"
+    # The group table: one row per configuration; the failed one has no seed that finished.
+    with (tmp_path / "summary.csv").open() as f:
+        groups = list(csv.DictReader(f))
+    assert [(g["model"], g["n_seeds"], g["n_failed"]) for g in groups] == [("vanilla", "1", "0"), ("unet", "0", "1")]
+    assert float(groups[0]["psnr"]) == 22.0 and groups[0]["psnr_ci_low"] == ""  # no per-image file: no interval
     md = (tmp_path / "summary.md").read_text()
-    assert md.count("\n| ") == 4  # header + 3 rows
-    assert "RuntimeError: boom" in md
+    models, jobs = md.split("## Jobs")
+    assert models.count("\n| ") == 1 + 2 and jobs.count("\n| ") == 1 + 3  # header + one line per group / job
+    assert "RuntimeError: boom" in jobs
+
+
+def test_job_without_status_joins_its_group_by_its_overrides(tmp_path):
+    _job(tmp_path, 0, "unet", "l1", 22.0)
+    (tmp_path / "1" / ".hydra").mkdir(parents=True)  # killed before it wrote a status file
+    (tmp_path / "1" / ".hydra" / "overrides.yaml").write_text("- model=unet\n- loss=l1\n- seed=2\n")
+    summary = summarize(tmp_path, show=False)
+    assert summary.jobs[1]["overrides"] == "model=unet loss=l1 seed=2" and summary.jobs[1]["seed"] == 2
+    assert [(g["model"], g["n_seeds"], g["n_failed"], g["jobs"]) for g in summary.groups] == [("unet", 1, 1, "0 1")]
 
 
 def test_callback_exits_nonzero_after_writing_when_a_job_failed(tmp_path):

@@ -48,7 +48,7 @@ def test_sweep_on_slurm_runs_each_job_on_two_tasks(tmp_path):
         for rank in (0, 1):  # both srun tasks ran this job, each as its own rank
             assert f"job start: rank {rank}, model unet, loss {loss}" in log
             assert f"DDP rank {rank} of 2" in log
-    rows = list(csv.DictReader((sweep / "summary.csv").open()))
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert [r["world_size"] for r in rows] == ["2", "2"]
     # Each job really went through SLURM: submitit's folders carry the SLURM job ids.
     assert list((sweep / ".submitit").iterdir())
