@@ -15,6 +15,9 @@ from .base import ColorizationNet, set_encoder_frozen
 from .config import model_from_config, model_kwargs
 from .encoder_decoder import EncoderDecoder
 from .encoders import create_encoder
+from .registry import create_model, list_models, register_model
+from .unet import UNet
+from .vanilla import VanillaCNN
 from .weights import (
     EFFICIENTNET_LITE0_PACKAGE,
     WeightsUnavailableError,
@@ -23,9 +26,6 @@ from .weights import (
     load_encoder_weights,
     load_state_dict_file,
 )
-from .registry import create_model, list_models, register_model
-from .unet import UNet
-from .vanilla import VanillaCNN
 
 __all__ = [
     "EFFICIENTNET_LITE0_PACKAGE",
