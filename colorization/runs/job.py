@@ -60,12 +60,16 @@ def _num_nodes(cfg: DictConfig) -> int:
 
 def describe_error(e: BaseException) -> str:
     """One line for the summary: the root cause, not a wrapper (Hydra's InstantiationException says only
-    "Error in call to target ..."; the TypeError under it says what is wrong)."""
-    root = e
-    while root.__cause__ is not None:
-        root = root.__cause__
-    lines = str(root).strip().splitlines() or [""]
-    return f"{type(root).__name__}: {lines[0]}"
+    "Error in call to target ..."; the TypeError under it says what is wrong). Where this project raised an error
+    of its own on the way down, that one is the line: it was written to name the option and the way out, while a
+    library's error under it names only the symptom (e.g. huggingface_hub's "offline mode is enabled")."""
+    chain = [e]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    ours = [x for x in chain if type(x).__module__.startswith("colorization.")]
+    cause = ours[-1] if ours else chain[-1]
+    lines = str(cause).strip().splitlines() or [""]
+    return f"{type(cause).__name__}: {lines[0]}"
 
 
 def _choice(group: str, cfg: DictConfig) -> str | None:

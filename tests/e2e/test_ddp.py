@@ -40,7 +40,7 @@ def _config_dir(root: Path) -> Path:
     for name, body in CASES.items():
         text = f"# @package _global_\ndefaults:\n  - override /{body}\n"
         if name == "b":
-            text += "model:\n  encoder: resnet18\n"
+            text += "model:\n  encoder: resnet18\n  pretrained: false\n"
         if name == "fail":  # rank 1 raises as training starts; rank 0 trains on
             text += "callbacks:\n  fault:\n    _target_: support.fault.RaiseOnRank\n    rank: 1\n"
         (conf / "case" / f"{name}.yaml").write_text(text)

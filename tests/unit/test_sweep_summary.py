@@ -114,3 +114,21 @@ def test_job_error_line_names_the_root_cause():
             raise RuntimeError("Error in call to target 'colorization.training.module.ColorizationModule':") from inner
     except RuntimeError as e:
         assert describe_error(e) == "TypeError: unet() got an unexpected keyword argument 'x'"
+
+
+def test_job_error_line_prefers_the_projects_own_sentence_over_a_librarys_symptom():
+    from colorization.models.weights import WeightsUnavailableError
+    from colorization.runs.job import describe_error
+
+    try:
+        try:
+            try:
+                raise OSError("offline mode is enabled")
+            except OSError as hub:
+                raise WeightsUnavailableError("Cannot get weights; train from scratch with model.pretrained=false") \
+                    from hub
+        except WeightsUnavailableError as ours:
+            raise RuntimeError("Error in call to target 'colorization.training.module.ColorizationModule':") from ours
+    except RuntimeError as e:
+        line = describe_error(e)
+    assert line == "WeightsUnavailableError: Cannot get weights; train from scratch with model.pretrained=false"
