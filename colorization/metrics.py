@@ -7,7 +7,12 @@ means = sum / count).
 
 * PSNR, SSIM: on sRGB in [0,1] made from the true L and the predicted vs the true ab (torchmetrics,
   ``data_range=1``). A perfect prediction has infinite PSNR; it is capped at ``max_psnr`` so means stay
-  finite.
+  finite. The sRGB is :func:`colorization.color.render_normalized`, the rendering of every picture a person sees
+  (out-of-gamut colours desaturated at constant lightness), so a metric scores what is shown. Measured on
+  ``make train``'s checkpoint and the sample set's 96 test crops: 3.2% of predicted pixels render differently
+  from a per-channel clip, and PSNR / SSIM move from 17.519 dB / 0.7685 (clip) to 17.533 dB / 0.7703 (this
+  rendering); the truth and the gray baseline are in gamut and unchanged. Scoring another picture than the one
+  shown would buy nothing for the 0.01 dB.
 * Colourfulness CF (Hasler & Süsstrunk 2003) on 0..255 RGB: ``rg = R-G``, ``yb = (R+G)/2 - B``,
   ``CF = sqrt(σ_rg² + σ_yb²) + 0.3 sqrt(μ_rg² + μ_yb²)``; dCF = ``|mean CF(pred) - mean CF(true)|``.
 * AuC (Zhang et al. 2016): the fraction of pixels whose ab error (Euclidean, ab* units) is within a threshold,
