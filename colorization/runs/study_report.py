@@ -1,14 +1,21 @@
-"""A finished sweep as a report: the summary table and a picture of test photos (gray | each job | truth).
+"""A finished sweep as a report: the table for RESULTS.md, the plots, a picture of test photos, and a W&B run.
 
-    python -m colorization.runs.study_report multirun/<date>/<time>-<pid> --grid docs/seed_study.png   (table on stdout)
+    python -m colorization.runs.study_report multirun/<date>/<time>-<pid> [--grid docs/seed_study.png]
+        [--plots-dir DIR] [--wandb]
 
-The table comes from the sweep's job status files (:mod:`colorization.runs.sweep_summary`); the picture colorizes the
-same held-out test images with every job's best checkpoint.
+* the table (markdown, on stdout): one row per (model, loss) group of the sweep summary
+  (:func:`colorization.runs.sweep_summary.summarize`): mean [95% CI] over seeds x test images, the paired
+  difference against the baseline with its interval and the verdicts, under a gray-baseline row;
+* the plots (:mod:`colorization.runs.study_plots`): ``study_psnr|ssim|auc.png`` and ``study_val_psnr.png`` in the
+  sweep dir (or ``--plots-dir``);
+* ``--grid``: held-out test photos, gray | one column per group (its first finished seed's best checkpoint) | truth;
+* ``--wandb``: the plots, the grid and the table in one W&B run (job type ``study``) of the sweep's group.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,42 +25,73 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from colorization.color import lab8_to_normalized, render_normalized
-from colorization.runs.sweep_summary import collect_rows
+from colorization.runs.study_plots import encoder_start, group_label, several_losses, write_study_plots
+from colorization.runs.sweep_groups import VERDICT_COLUMNS
 
-COLUMNS = [("test/psnr", "PSNR ↑"), ("test/ssim", "SSIM ↑"), ("test/cf", "CF"), ("test/dcf", "dCF ↓"),
-           ("test/auc", "AuC ↑")]
-DELTAS = [("Δpsnr_vs_vanilla", "ΔPSNR"), ("Δssim_vs_vanilla", "ΔSSIM"), ("Δdcf_vs_vanilla", "ΔdCF"),
-          ("Δauc_vs_vanilla", "ΔAuC")]
+# Table columns with an interval: summary column -> (header, decimals); then the seed mean without one.
+CI_COLUMNS = {"psnr": ("PSNR ↑", 2), "ssim": ("SSIM ↑", 4), "auc": ("AuC ↑", 4)}
+DCF = ("dcf", "dCF ↓", 2)
+VERDICT_HEADERS = {"psnr": "verdict (PSNR)", "ssim": "verdict (SSIM)", "auc": "verdict (AuC)"}
 
 
-def _f(v: Any, signed: bool = False) -> str:
-    if v is None or v == "":
+def _cell(row: dict[str, Any], name: str, decimals: int, signed: bool = False) -> str:
+    """``mean [low, high]``, the mean alone without an interval, ``–`` without a value."""
+    value = row.get(name)
+    if value is None or value == "":
         return "–"
-    return f"{float(v):+.3f}" if signed else f"{float(v):.3f}"
+    fmt = f"{{:{'+' if signed else ''}.{decimals}f}}"
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    if low in (None, "") or high in (None, ""):
+        return fmt.format(float(value))
+    return f"{fmt.format(float(value))} [{fmt.format(float(low))}, {fmt.format(float(high))}]"
 
 
-def results_table(rows: list[dict[str, Any]]) -> str:
-    """Markdown: one line per job, the gray baseline first (per loss the data are the same, so one floor)."""
-    head = ["model", "loss", *(n for _, n in COLUMNS), *(n for _, n in DELTAS), "train time (s)"]
+def table_head(baseline_model: str = "vanilla") -> list[str]:
+    return ["model", "loss", "encoder start", "n_seeds", "n_images", *(h for h, _ in CI_COLUMNS.values()), DCF[1],
+            f"ΔPSNR vs {baseline_model}", *VERDICT_HEADERS.values()]
+
+
+def table_cells(group: dict[str, Any], baseline_model: str = "vanilla") -> list[str]:
+    """One group row of ``summary.csv`` (a dict) as the table's cells (strings, ``table_head``'s order)."""
+    # No seed finished ("0" from summary.csv, 0 from summarize): say how many jobs failed, not empty numbers.
+    if not int(group.get("n_seeds") or 0):
+        failed = f"no finished seed ({group.get('n_failed', '?')} failed)"
+        return [str(group["model"]), str(group["loss"]), encoder_start(group.get("encoder_weights")), "0", failed,
+                *["–"] * (len(table_head()) - 5)]
+    verdicts = [str(group.get(VERDICT_COLUMNS[m]) or "–") for m in VERDICT_HEADERS]
+    return [str(group["model"]), str(group["loss"]), encoder_start(group.get("encoder_weights")),
+            str(group["n_seeds"]), str(group.get("n_images") or "–"),
+            *(_cell(group, m, d) for m, (_, d) in CI_COLUMNS.items()), _cell(group, DCF[0], DCF[2]),
+            _cell(group, f"Δpsnr_vs_{baseline_model}", CI_COLUMNS["psnr"][1], signed=True), *verdicts]
+
+
+def gray_cells(groups: list[dict[str, Any]]) -> list[str] | None:
+    """The gray prediction (a = b = 0) as a table row, from the first group that has its floor (every group is
+    tested on the same images); ``None`` when none has."""
+    g = next((g for g in groups if g.get("psnr_gray") not in (None, "")), None)
+    if g is None:
+        return None
+    floor = [_cell(g, f"{m}_gray", d) for m, (_, d) in CI_COLUMNS.items()]
+    return ["*gray baseline (a = b = 0)*", "–", "–", "–", str(g.get("n_images") or "–"), *floor,
+            _cell(g, "dcf_gray", DCF[2]), "–", "–", "–", "–"]
+
+
+def results_table(groups: list[dict[str, Any]], baseline_model: str = "vanilla") -> str:
+    """Markdown: the head, the gray baseline row, then one line per group (summary order)."""
+    head = table_head(baseline_model)
+    rows = ([gray] if (gray := gray_cells(groups)) else []) + [table_cells(g, baseline_model) for g in groups]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    ok = [r for r in rows if r["status"] == "ok"]
-    if ok:
-        g = ok[0]
-        gray = [_f(g.get("test/psnr_gray")), _f(g.get("test/ssim_gray")), "0.000", _f(g.get("test/dcf_gray")),
-                _f(g.get("test/auc_gray"))]
-        lines.append("| *gray baseline (a = b = 0)* | – | " + " | ".join(gray) + " |" + " – |" * (len(DELTAS) + 1))
-    for r in rows:
-        if r["status"] != "ok":
-            lines.append(f"| {r['model']} | {r['loss']} | failed: {r.get('error', '')} |" + " |" * (len(head) - 3))
-            continue
-        cells = [r["model"], r["loss"], *(_f(r.get(k)) for k, _ in COLUMNS),
-                 *(_f(r.get(k), signed=True) for k, _ in DELTAS), f"{float(r['wall_time_s']):.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows])
+
+
+def caption(baseline_model: str = "vanilla", confidence: float = 0.95) -> str:
+    return (f"mean [{confidence:.0%} CI] over seeds x test images; dCF: colourfulness gap to the truth (mean over "
+            f"seeds); ΔPSNR: paired difference against {baseline_model} with the same loss (same seeds, same "
+            "images); verdict: better / worse when the interval of the difference excludes 0")
 
 
 def _test_images(job_dir: Path, n: int) -> torch.Tensor:
-    """``n`` uint8 LAB test images ``[n,3,H,W]``, spread over the test split the job was tested on."""
+    """``n`` uint8 LAB test images ``[n,3,H,W]`` (values 0..255), spread over the test split the job tested on."""
     import hydra
 
     import colorization.config  # noqa: F401 - the configs use its resolvers
@@ -67,47 +105,140 @@ def _test_images(job_dir: Path, n: int) -> torch.Tensor:
     return torch.stack([torch.as_tensor(ds[int(i)]) for i in idx])
 
 
+def _checkpoint(sweep_dir: Path, job: dict[str, Any]) -> Path | None:
+    """The job's best checkpoint: where its status says, else the same file name in its own dir (a moved sweep)."""
+    if not job.get("best_ckpt"):
+        return None
+    named = Path(job["best_ckpt"])
+    for path in (named, sweep_dir / job["job"] / "checkpoints" / named.name):
+        if path.is_file():
+            return path
+    return None
+
+
+def grid_columns(sweep_dir: Path, groups: list[dict[str, Any]], jobs: list[dict[str, Any]],
+                 ) -> list[tuple[dict[str, Any], Path, str]]:
+    """Per group with a finished job that has a checkpoint: ``(group, checkpoint, job name)`` of its first such
+    job (job-number order, which is the sweep's seed order; groups in summary order)."""
+    by_name = {r["job"]: r for r in jobs}
+    out = []
+    for g in groups:
+        members = [by_name[j] for j in str(g.get("jobs") or "").split() if by_name.get(j, {}).get("status") == "ok"]
+        found = next(((r, c) for r in members if (c := _checkpoint(sweep_dir, r)) is not None), None)
+        if found:
+            out.append((g, found[1], found[0]["job"]))
+    return out
+
+
 @torch.no_grad()
-def comparison_grid(rows: list[dict[str, Any]], sweep_dir: Path, n_images: int = 6, scale: int = 2) -> Image.Image:
-    """Rows of test images; columns gray | one per ok job (its best checkpoint) | truth, with a header."""
+def comparison_grid(sweep_dir: Path, groups: list[dict[str, Any]], jobs: list[dict[str, Any]], n_images: int = 6,
+                    scale: int = 2) -> Image.Image:
+    """Rows of test images; columns gray | one per group (labelled model / encoder start) | truth.
+
+    Every column colorizes the same images: the test split of the first column's job (a seed sweep shares its
+    data seed, so every job tested on them). Raises ``ValueError`` when no group has a checkpoint."""
     from colorization.inference.checkpoint import load_trained
 
-    ok = [r for r in rows if r["status"] == "ok" and r.get("best_ckpt")]
-    lab8 = _test_images(sweep_dir / ok[0]["job"], n_images)
+    columns_in = grid_columns(sweep_dir, groups, jobs)
+    if not columns_in:
+        raise ValueError(f"{sweep_dir}: no finished job with a best checkpoint, so no picture")
+    lab8 = _test_images(sweep_dir / columns_in[0][2], n_images)
     L_, ab_true = lab8_to_normalized(lab8)
     columns = [("gray", render_normalized(L_, torch.zeros_like(ab_true)))]
-    for r in ok:
-        module = load_trained(r["best_ckpt"])
-        columns.append((f"{r['model']}\n{r['loss']}", render_normalized(L_, module.colorize_normalized(L_))))
+    h, w = lab8.shape[-2] * scale, lab8.shape[-1] * scale
+    sample = "encoder_decoder_0"  # how wide the default font sets a typical label, per character
+    chars = max(4, int((w - 4) * len(sample) / ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(sample)))
+    with_loss = several_losses(groups)
+    for g, ckpt, _ in columns_in:
+        module = load_trained(ckpt)
+        columns.append((group_label(g, with_loss, width=chars), render_normalized(L_, module.colorize_normalized(L_))))
     columns.append(("truth", render_normalized(L_, ab_true)))
 
-    h, w = lab8.shape[-2] * scale, lab8.shape[-1] * scale
-    gap, header = 2, 30
+    gap, line = 2, 12
+    header = 4 + line * max(label.count("\n") + 1 for label, _ in columns)
     canvas = Image.new("RGB", (len(columns) * (w + gap) - gap, header + len(lab8) * (h + gap) - gap), "white")
     draw = ImageDraw.Draw(canvas)
     for c, (label, rgb) in enumerate(columns):
         x = c * (w + gap)
         draw.multiline_text((x + 2, 1), label, fill="black", spacing=1)
-        pics = rgb.permute(0, 2, 3, 1).numpy()
-        for i, pic in enumerate(pics):
-            tile = Image.fromarray(pic).resize((w, h), Image.NEAREST)
-            canvas.paste(tile, (x, header + i * (h + gap)))
+        for i, pic in enumerate(rgb.permute(0, 2, 3, 1).numpy()):
+            canvas.paste(Image.fromarray(pic).resize((w, h), Image.NEAREST), (x, header + i * (h + gap)))
     return canvas
 
 
+def sweep_group_name(sweep_dir: Path) -> str:
+    """The W&B group the sweep's jobs logged to: ``sweep-<date>_<time-pid>`` from the dir's last two parts (the
+    rule of ``colorization.config``'s ``sweep_group`` resolver)."""
+    return "sweep-" + "_".join(os.path.normpath(Path(sweep_dir).resolve()).split(os.sep)[-2:])
+
+
+def _wandb_target(sweep_dir: Path, jobs: list[dict[str, Any]]) -> tuple[str, str | None]:
+    """``(project, entity)`` the jobs logged to (their ``logger.wandb`` config), else ``("colorization", None)``."""
+    for r in jobs:
+        path = sweep_dir / r["job"] / ".hydra" / "config.yaml"
+        if path.is_file():
+            wb = OmegaConf.select(OmegaConf.load(path), "logger.wandb")
+            if wb is not None and wb.get("project"):
+                return str(wb.get("project")), wb.get("entity")
+    return "colorization", None
+
+
+def summary_settings(sweep_dir: Path) -> dict[str, Any]:
+    """``baseline_model``, ``confidence``, ``n_resamples`` of the sweep's own summary callback (a job's
+    ``.hydra/hydra.yaml``), so the report recomputes the summary the sweep printed; the defaults without one."""
+    settings: dict[str, Any] = {"baseline_model": "vanilla", "confidence": 0.95, "n_resamples": 2000}
+    for path in sorted(Path(sweep_dir).glob("*/.hydra/hydra.yaml")):
+        callback = OmegaConf.select(OmegaConf.load(path), "hydra.callbacks.sweep_summary")
+        if callback is not None:
+            settings.update({k: callback[k] for k in settings if callback.get(k) is not None})
+            break
+    return settings
+
+
+def log_to_wandb(sweep_dir: Path, summary: Any, images: dict[str, Path]) -> Path:
+    """The PNGs (W&B key -> path) and the report table (``study/summary``) as one W&B run of job type ``study``
+    in the sweep's group, saved under ``<sweep_dir>/wandb``; returns the run's dir."""
+    from colorization.training.wandb import log_study_run
+
+    head = table_head(summary.baseline_model)
+    rows = [table_cells(g, summary.baseline_model) for g in summary.groups]
+    project, entity = _wandb_target(sweep_dir, summary.jobs)
+    group = sweep_group_name(sweep_dir)
+    return log_study_run(sweep_dir, group, images, head, rows, project=project, entity=entity,
+                         name=group.replace("sweep-", "study-", 1))
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print the table; write the plots (and the grid); log them to W&B when asked. Exit 0; 2 for a bad argument."""
+    from colorization.runs.sweep_summary import summarize
+
+    p = argparse.ArgumentParser(prog="python -m colorization.runs.study_report", description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir", type=Path)
-    p.add_argument("--grid", type=Path, help="write the picture here (PNG)")
+    p.add_argument("--grid", type=Path, help="write the picture of test photos here (PNG)")
     p.add_argument("--images", type=int, default=6, help="test images in the picture")
-    p.add_argument("--baseline", default="vanilla")
+    p.add_argument("--plots-dir", type=Path, help="where the plots go (default: the sweep dir)")
+    p.add_argument("--wandb", action="store_true", help="log plots, grid and table as a W&B run of the sweep's group")
+    p.add_argument("--baseline", help="the model every other is compared with (same loss; default: the sweep's)")
     args = p.parse_args(argv)
-    rows = collect_rows(args.sweep_dir, args.baseline)
-    print(results_table(rows))
+    if not args.sweep_dir.is_dir():
+        p.error(f"{args.sweep_dir} is not a directory (expected a sweep dir such as multirun/<date>/<time>-<pid>)")
+
+    settings = summary_settings(args.sweep_dir)
+    # The same statistics as the sweep's callback, so summary.csv / .md and jobs.csv are rewritten unchanged.
+    summary = summarize(args.sweep_dir, args.baseline or settings["baseline_model"], show=False,
+                        confidence=settings["confidence"], n_resamples=settings["n_resamples"])
+    print(caption(summary.baseline_model, summary.confidence), end="\n\n")
+    print(results_table(summary.groups, summary.baseline_model))
+    plots = write_study_plots(args.sweep_dir, summary.groups, summary.jobs, args.plots_dir)
+    print("\nplots: " + ", ".join(str(path) for path in plots))
+    images = {f"study/{path.stem.removeprefix('study_')}": path for path in plots}  # study/psnr, ...
     if args.grid:
         args.grid.parent.mkdir(parents=True, exist_ok=True)
-        comparison_grid(rows, args.sweep_dir, args.images).save(args.grid)
-        print(f"\ngrid: {args.grid}")
+        comparison_grid(args.sweep_dir, summary.groups, summary.jobs, args.images).save(args.grid)
+        images["study/grid"] = args.grid
+        print(f"grid: {args.grid}")
+    if args.wandb:
+        print(f"W&B run: {log_to_wandb(args.sweep_dir, summary, images)}")
     return 0
 
 

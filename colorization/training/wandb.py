@@ -117,3 +117,30 @@ def finish_wandb_run() -> None:
             wandb.finish(exit_code=0)
     except Exception as e:  # noqa: BLE001 - a logging hiccup must not mask the job's own result
         log.warning("wandb.finish failed: %s", e)
+
+
+def log_study_run(save_dir: str | Path, group: str, images: dict[str, Path], table_columns: Sequence[str],
+                  table_rows: Sequence[Sequence[Any]], project: str = "colorization", entity: str | None = None,
+                  name: str | None = None) -> Path:
+    """One W&B run of job type ``study`` in ``group`` (the sweep's jobs' group): each PNG of ``images``
+    (key -> path) as an image and ``study/summary`` as a table (``table_columns``, one row per group).
+
+    The run lives in ``<save_dir>/wandb`` and follows :func:`wandb_logger`'s rules (offline unless logged in or
+    ``WANDB_MODE`` says otherwise, never a prompt). Returns the run's directory (``.../wandb/offline-run-*`` or
+    ``run-*``), after the run is closed.
+    """
+    import wandb
+
+    mode = wandb_mode()
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_DISABLE_GIT", "true")
+    Path(save_dir).mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, entity=entity, group=group, job_type="study", name=name, dir=str(save_dir),
+                     mode=mode, reinit="create_new")
+    try:
+        run.log({key: wandb.Image(str(path)) for key, path in images.items()})
+        run.log({"study/summary": wandb.Table(columns=list(table_columns), data=[list(r) for r in table_rows])})
+        run_dir = Path(run.dir).parent  # run.dir is <run dir>/files
+    finally:
+        run.finish()
+    return run_dir
