@@ -21,16 +21,20 @@ def _pid() -> int:
     return os.getpid()
 
 
+def sweep_group_for(sweep_dir: str | os.PathLike) -> str:
+    """The W&B group of a sweep's runs: ``sweep-<date>_<time-pid>`` from its directory's last two parts."""
+    return "sweep-" + "_".join(os.path.normpath(os.fspath(sweep_dir)).split(os.sep)[-2:])
+
+
 def _sweep_group(default: str) -> str:
-    """The W&B group of a run: the sweep's directory (date/time-pid) in a multirun, else ``default``."""
+    """The W&B group of a run: :func:`sweep_group_for` its sweep in a multirun, else ``default``."""
     try:
         from hydra.core.hydra_config import HydraConfig
         from hydra.types import RunMode
 
         hc = HydraConfig.get()
         if hc.mode == RunMode.MULTIRUN:
-            parts = os.path.normpath(hc.sweep.dir).split(os.sep)
-            return "sweep-" + "_".join(parts[-2:])
+            return sweep_group_for(hc.sweep.dir)
     except (ValueError, ImportError):
         pass
     return default

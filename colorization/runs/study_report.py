@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 from typing import Any
 
@@ -167,9 +166,10 @@ def comparison_grid(sweep_dir: Path, groups: list[dict[str, Any]], jobs: list[di
 
 
 def sweep_group_name(sweep_dir: Path) -> str:
-    """The W&B group the sweep's jobs logged to: ``sweep-<date>_<time-pid>`` from the dir's last two parts (the
-    rule of ``colorization.config``'s ``sweep_group`` resolver)."""
-    return "sweep-" + "_".join(os.path.normpath(Path(sweep_dir).resolve()).split(os.sep)[-2:])
+    """The W&B group the sweep's jobs logged to (the rule of ``colorization.config``'s resolver)."""
+    from colorization.config import sweep_group_for
+
+    return sweep_group_for(Path(sweep_dir).resolve())
 
 
 def _wandb_target(sweep_dir: Path, jobs: list[dict[str, Any]]) -> tuple[str, str | None]:
