@@ -20,29 +20,7 @@ from colorization.models import (
     set_encoder_frozen,
 )
 from colorization.models.blocks import SCSE
-
-# Small versions of each model: same code paths, a fraction of the compute (2 shared CPU cores).
-SMALL = {
-    "vanilla": dict(widths=(8, 16, 32)),
-    "resnet": dict(encoder="resnet10t", decoder_channels=(32, 16, 16, 8, 8)),
-    "unet": dict(encoder="resnet10t", decoder_channels=(32, 16, 16, 8, 8)),
-}
-TINY_ENCODER = dict(encoder="resnet10t", decoder_channels=(16, 8))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These tensors are tiny: one intra-op thread is as fast, and on a shared 2-core machine two spinning
-    OpenMP threads run 10x slower when another process holds a core."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def small(name: str, out_channels: int = 2, **kw) -> torch.nn.Module:
-    torch.manual_seed(0)
-    return create_model(name, out_channels, **{**SMALL[name], **kw})
+from tests.support.small_models import SMALL, TINY_ENCODER, one_thread, small  # noqa: F401 - fixture
 
 
 def test_registry_lists_models_and_rejects_unknown_names():
