@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("COLORIZATION_TEST_SLURM"),
                                 reason="needs the SLURM cluster of `make test-slurm`")
 
 REPO = Path(__file__).resolve().parents[3]
-TINY = ["trainer=ddp_sim", "model.width=8", "model.encoder=resnet18", "data.image_size=32",
+TINY = ["trainer=ddp_sim", "model.width=8", "model.encoder=resnet18", "model.pretrained=false", "data.image_size=32",
         "data.sample.crops_per_photo=4", "data.batch_size=4", "trainer.max_epochs=1",
         "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1",
         "logger=csv", "callbacks=none"]
