@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-slow test-slurm lint bench bench-gpu clean
+.PHONY: install train test test-slow test-slurm lint bench bench-gpu gpu-check clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ bench: $(STAMP)
 
 bench-gpu: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) benchmarks/bench_gpu.py
+
+# The day a GPU is at hand (<= 8 min, safe to rerun): bench-gpu's table, a compiled on-device fit, kaggle_study at
+# 1/10 scale, hydra/launcher=gpus over the GPUs present -> benchmarks/gpu_results.md. ARGS=--dry-run: on a CPU.
+gpu-check: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) benchmarks/gpu_check.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .ruff_cache build *.egg-info

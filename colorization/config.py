@@ -1,7 +1,7 @@
 """Config plumbing for the Hydra entry points: the resolvers the configs use, and building callback/logger lists.
 
-Resolvers are registered on import (before Hydra composes): ``colorization.pid``, ``colorization.sweep_group``
-and ``colorization.pyramid``.
+Resolvers are registered on import (before Hydra composes): ``colorization.pid``, ``colorization.sweep_group``,
+``colorization.pyramid``, ``colorization.precision`` and ``colorization.first_dir``.
 """
 
 from __future__ import annotations
@@ -50,6 +50,25 @@ def _pyramid(base: int, n: int, descending: bool = False) -> ListConfig:
     return OmegaConf.create(widths[::-1] if descending else widths)
 
 
+def _precision(mode: str = "auto") -> str:
+    """``auto``: bf16-mixed or 16-mixed for this process's GPU (see :mod:`colorization.training.precision`)."""
+    # Imported here: torch is only needed once a trainer config is resolved, not to compose one.
+    from colorization.training.precision import resolve_precision
+
+    return resolve_precision(mode)
+
+
+def first_dir(*candidates: str) -> str:
+    """The first of ``candidates`` that is an existing directory, else the last one (the place to put data).
+
+    ``${colorization.first_dir:/kaggle/input/image-colorization,${paths.data_dir}/kaggle}`` finds a notebook's
+    mounted dataset by itself and falls back to the project's data folder.
+    """
+    if not candidates:
+        raise ValueError("colorization.first_dir needs at least one path")
+    return next((str(c) for c in candidates if os.path.isdir(str(c))), str(candidates[-1]))
+
+
 def register_resolvers() -> None:
     """Idempotent: safe to call from every entry point."""
     if not OmegaConf.has_resolver("colorization.pid"):
@@ -58,10 +77,13 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("colorization.sweep_group", _sweep_group)
     if not OmegaConf.has_resolver("colorization.pyramid"):
         OmegaConf.register_new_resolver("colorization.pyramid", _pyramid)
+    if not OmegaConf.has_resolver("colorization.precision"):
+        OmegaConf.register_new_resolver("colorization.precision", _precision)
+    if not OmegaConf.has_resolver("colorization.first_dir"):
+        OmegaConf.register_new_resolver("colorization.first_dir", first_dir)
 
 
 register_resolvers()
-
 
 
 def instantiate_dict(cfg: DictConfig | None, kind: str) -> list[Any]:

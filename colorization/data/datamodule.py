@@ -11,6 +11,8 @@ Batches leave the DataLoader as uint8 ``[B, 3, H, W]`` on the CPU. Once on the d
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,9 @@ class ColorizationDataModule(L.LightningDataModule):
             ``val_photos``, ``test_photos``, ``min_cover``, ``seed``, ``ab_files``).
         drop_last: drop the last incomplete training batch.
         gray_tolerance: for ``folder``, channels this close count as a grayscale photo (skipped).
+        cache_dir: where the ab prior (classification loss) is cached when ``root`` is read-only (a notebook's
+            ``/kaggle/input`` mount); ``None``: the system's temporary folder. A writable ``root`` keeps it beside
+            the data.
         on_device: keep every split whole on the trainer's device as uint8 and sample batches there
             (:class:`~colorization.data.on_device.DeviceBatchLoader`, same seeded epoch order as the DataLoader):
             no workers and no host-to-device copy per batch. For GPUs with room for the set (Kaggle: 3.76 GB).
@@ -102,6 +107,7 @@ class ColorizationDataModule(L.LightningDataModule):
         drop_last: bool = True,
         gray_tolerance: int = 2,
         on_device: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
         if source not in SOURCES:
@@ -122,6 +128,7 @@ class ColorizationDataModule(L.LightningDataModule):
         self.drop_last = bool(drop_last)
         self.gray_tolerance = int(gray_tolerance)
         self.on_device = bool(on_device)
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else Path(tempfile.gettempdir()) / "colorization"
         self._device_images: dict[str, torch.Tensor] = {}
         self.datasets: dict[str, Dataset] = {}
         self.sample_dir: Path | None = None
@@ -211,7 +218,10 @@ class ColorizationDataModule(L.LightningDataModule):
         split = f"seed{self.seed}_val{self.val_fraction:g}_test{self.test_fraction:g}"
         if self.source == "folder":
             split += f"_size{self.image_size}"
-        return self.datasets["train"], self.root / f"ab_prior_{split}.npy"
+        if os.access(self.root, os.W_OK):
+            return self.datasets["train"], self.root / f"ab_prior_{split}.npy"
+        # A read-only mount: the data folder's name keeps two sources' priors apart in the shared cache folder.
+        return self.datasets["train"], self.cache_dir / f"{self.root.name}_ab_prior_{split}.npy"
 
     # ---------------------------------------------------------------- augmentation
     def make_batch_augment(self) -> BatchAugment | None:
