@@ -99,7 +99,7 @@ def test_wandb_offline_run_holds_the_sample_grids_and_the_run_group(train_job):
     assert len(runs) == 1, "one W&B run per job"
     media = list(runs[0].rglob("media/images/**/*.png"))
     assert len(media) >= 2, "sample grids logged to W&B as images (one per epoch)"
-    records = wandb_records_text(next(runs[0].glob("run-*.wandb")))
+    records = wandb_records_text(next(runs[0].glob("run-*.wandb")), expect="test/psnr")
     assert "test/psnr" in records, "test metrics logged to the W&B run"
     assert "vanilla" in records and "colorization" in records, "tags (model) and project recorded"
     assert math.isfinite(result["metrics"]["test/psnr"])

@@ -158,7 +158,7 @@ def test_main_prints_table_writes_plots_grid_and_offline_wandb_run(sweep, tmp_pa
 
     # One offline W&B run of job type "study" in the sweep's group, under SWEEP_DIR/wandb, with the five images.
     (run_dir,) = (sweep / "wandb").glob("offline-run-*")
-    records = wandb_records_text(next(run_dir.glob("run-*.wandb")))
+    records = wandb_records_text(next(run_dir.glob("run-*.wandb")), expect="study/grid")
     for word in ("sweep-2025-01-02_03-04-05-6789", "colorization-study-test", "study-2025-01-02_03-04-05-6789",
                  "study/summary", "study/psnr", "study/ssim", "study/auc", "study/grid"):
         assert word in records, word
