@@ -7,6 +7,7 @@ import csv
 import json
 import math
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,13 +125,18 @@ def _logged_table(run_dir: Path, key: str) -> tuple[dict, dict[str, Path]]:
     """The W&B table logged under ``key`` as the run recorded it: its JSON (image cells included) and where each
     of its files lies (``path in the table -> staged file``), from the run_table artifact of the offline run."""
     (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    for record in wandb_records(wandb_file):
-        artifact = record.artifact
-        if record.WhichOneof("record_type") == "artifact" and artifact.type == "run_table":
-            files = {e.path: Path(e.local_path) for e in artifact.manifest.contents}
-            if f"{key}.table.json" in files:
-                return json.loads(files[f"{key}.table.json"].read_text()), files
-    raise AssertionError(f"no table {key} in {wandb_file}")
+    deadline = time.monotonic() + 60  # W&B's service writes the file behind the run: read again while it lags
+    while True:
+        records = list(wandb_records(wandb_file))
+        for record in records:
+            artifact = record.artifact
+            if record.WhichOneof("record_type") == "artifact" and artifact.type == "run_table":
+                files = {e.path: Path(e.local_path) for e in artifact.manifest.contents}
+                if f"{key}.table.json" in files:
+                    return json.loads(files[f"{key}.table.json"].read_text()), files
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no table {key} in {wandb_file}")
+        time.sleep(0.5)
 
 
 def test_wandb_table_holds_the_test_images_with_their_metrics_and_pictures(two_seeds, sample_data_dir):
