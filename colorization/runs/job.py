@@ -1,7 +1,8 @@
 """The job boundary every entry point runs inside: timing, a status file, and failures that don't stop a sweep.
 
 Each job writes ``job_status.json`` into its run dir (status, first line of the error, overrides, wall time,
-the metrics file); the sweep summary reads these files, so it works for any launcher.
+``started_at``/``ended_at``, the GPUs it was given as ``visible_devices``, the metrics file); the sweep summary
+reads these files, so it works for any launcher.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +59,17 @@ def _job_name() -> str:
 def _num_nodes(cfg: DictConfig) -> int:
     nodes = OmegaConf.select(cfg, "trainer.num_nodes", default=1)
     return int(nodes) if isinstance(nodes, int) else 1
+
+
+def timestamp() -> str:
+    """Now, as ISO 8601 in UTC with microseconds (``2026-11-29T15:43:26.957123+00:00``): jobs of one sweep that ran
+    in different processes, or on different nodes, compare by these."""
+    return datetime.now(UTC).isoformat()
+
+
+def _visible_devices() -> str | None:
+    """``CUDA_VISIBLE_DEVICES`` as the job found it (``"1"``, ``"0,1"``; ``None`` when unset: every GPU)."""
+    return os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
 def describe_error(e: BaseException) -> str:
@@ -103,9 +117,10 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     output_dir = Path(cfg.paths.output_dir)
     rank = env_global_rank()
     info = _job_info()
-    info.update(model=_choice("model", cfg), loss=_choice("loss", cfg))
+    info.update(model=_choice("model", cfg), loss=_choice("loss", cfg), visible_devices=_visible_devices())
     log.info("job start: rank %d, model %s, loss %s, dir %s", rank, info["model"], info["loss"], output_dir)
     start = time.time()
+    info["started_at"] = timestamp()
     boundary = job_boundary()
     try:
         with boundary:
@@ -121,7 +136,8 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
         if rank == 0:
             write_json(output_dir / STATUS_FILE, {**info, "status": "failed", "error": error,
                                                   "world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
-                                                  "wall_time_s": round(time.time() - start, 2)})
+                                                  "wall_time_s": round(time.time() - start, 2),
+                                                  "ended_at": timestamp()})
         if rank != 0:
             # Into this rank's own log file too: its stderr may be gone (a re-launched child, an srun task).
             log.error("job failed on rank %d: %s\n%s", rank, error, traceback.format_exc())
@@ -135,7 +151,7 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     if rank == 0:
         write_json(output_dir / STATUS_FILE, {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
                                               **info, "status": "ok", "wall_time_s": round(time.time() - start, 2),
-                                              **result})
+                                              "ended_at": timestamp(), **result})
     metric_name = cfg.get("optimized_metric")
     value = result.get("metrics", {}).get(metric_name) if metric_name else None
     return float(value) if value is not None else None

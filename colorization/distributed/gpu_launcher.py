@@ -1,0 +1,143 @@
+"""``hydra/launcher=gpus``: the jobs of a multirun run at once, each on GPUs of its own (Ray schedules them).
+
+Ray (through hydra-ray-launcher's local ``ray`` launcher) does the scheduling: every job is a Ray task that asks
+for ``num_gpus`` GPUs, so a job starts as soon as enough GPUs are free (never in batches), two jobs never share a
+GPU, and Ray sets ``CUDA_VISIBLE_DEVICES`` to the task's GPUs before the job runs, so the job sees them as
+``cuda:0``.. Each task runs in a fresh worker process (``max_calls: 1`` in ``conf/hydra/launcher/gpus.yaml``), so
+CUDA is never initialised in a process that held another job's GPU. With ``ray.init.address`` set the same sweep
+runs on a Ray cluster of many nodes.
+
+What this subclass adds to the Ray launcher: ``num_gpus`` (declared GPUs, logical ones on a machine without any),
+GPUs per job (``gpus_per_job``, or ``trainer.devices`` for a DDP job), a sentence instead of a hang when a job
+asks for more GPUs than there are, a failed status for a job whose worker died, and Ctrl-C that stops every job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.core.singleton import Singleton
+from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
+from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+def gpus_for_job(job_cfg: DictConfig, gpus_per_job: int | None, gpus_per_node: int) -> int:
+    """GPUs one job asks Ray for (an int >= 1): ``gpus_per_job`` when set; else the job's ``trainer.devices`` when
+    that is a positive int (a DDP job), all of a node's GPUs for ``-1``, and 1 otherwise."""
+    if gpus_per_job is not None:
+        return int(gpus_per_job)
+    devices = OmegaConf.select(job_cfg, "trainer.devices", default=1)
+    if isinstance(devices, int) and devices > 0:
+        return devices
+    return gpus_per_node if devices == -1 else 1
+
+
+class GpuLauncher(RayLauncher):
+    """Hydra's Ray launcher, one job per free GPU. ``num_gpus``: GPUs Ray may hand out on this machine (``None``:
+    every visible one); ``gpus_per_job``: GPUs each job gets (``None``: 1, or ``trainer.devices`` for DDP)."""
+
+    def __init__(self, ray: DictConfig, num_gpus: int | None = None, gpus_per_job: int | None = None) -> None:
+        super().__init__(ray=ray)
+        self.num_gpus = num_gpus
+        self.gpus_per_job = gpus_per_job
+
+    def _start_ray(self) -> int:
+        """Start (or join) Ray; return the most GPUs one node has."""
+        import ray
+
+        # No usage-stats prompt or upload: nothing leaves the machine unless the user points at a cluster.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        init: dict[str, Any] = OmegaConf.to_container(self.ray_cfg.init, resolve=True)  # type: ignore[assignment]
+        if self.num_gpus is not None and not init.get("address"):
+            init["num_gpus"] = int(self.num_gpus)  # a cluster's GPUs are declared by its own nodes
+        if not ray.is_initialized():
+            log.info("starting Ray: %s", init)
+            ray.init(**init)
+        nodes = [n["Resources"].get("GPU", 0) for n in ray.nodes() if n.get("Alive")]
+        return int(max(nodes, default=0))
+
+    def _job_config(self, overrides: Sequence[str], idx: int) -> DictConfig:
+        assert self.config is not None and self.hydra_context is not None
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.id = f"job_id_for_{idx}"
+            sweep_config.hydra.job.num = idx
+        return sweep_config
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import ray
+        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        gpus_per_node = self._start_ray()
+        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(job_overrides), gpus_per_node,
+                 self.config.hydra.sweep.dir)
+
+        jobs = []
+        for i, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + i
+            job_cfg = self._job_config(overrides, idx)
+            gpus = gpus_for_job(job_cfg, self.gpus_per_job, gpus_per_node)
+            if OmegaConf.select(job_cfg, "trainer.num_nodes", default=1) not in (1, None):
+                raise ValueError(f"job #{idx} sets trainer.num_nodes > 1: a Ray task runs on one node; use "
+                                 "hydra/launcher=slurm for multi-node DDP")
+            if gpus > gpus_per_node:
+                raise ValueError(f"job #{idx} needs {gpus} GPU(s) but a node has {gpus_per_node}: set "
+                                 "hydra.launcher.num_gpus (logical GPUs on a machine without any) or "
+                                 "hydra.launcher.gpus_per_job")
+            log.info("\t#%d (%d GPU): %s", idx, gpus, " ".join(filter_overrides(overrides)))
+            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus})
+            ref = launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function, Singleton.get_state())
+            jobs.append((ref, job_cfg, list(overrides)))
+
+        try:
+            self._log_as_they_end([ref for ref, _, _ in jobs])
+            return [self._result(ref, job_cfg, overrides) for ref, job_cfg, overrides in jobs]
+        except KeyboardInterrupt:
+            log.warning("interrupted: stopping every job of the sweep")
+            for ref, _, _ in jobs:
+                ray.cancel(ref, force=True)
+            ray.shutdown()
+            raise
+
+    @staticmethod
+    def _log_as_they_end(refs: list[Any]) -> None:
+        """Wait for every job, saying when each ends (the jobs' own output is in their run dirs' logs)."""
+        import ray
+
+        number = {ref: i for i, ref in enumerate(refs)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            log.info("job %d of %d ended; %d still running or queued", number[done[0]] + 1, len(refs), len(pending))
+
+    @staticmethod
+    def _result(ref: Any, job_cfg: DictConfig, overrides: list[str]) -> JobReturn:
+        """The job's own return, or, when its worker died (killed, out of memory), a failed status written here and
+        NaN, as :func:`colorization.runs.job.run_job` returns for a failed job, so the sweep and its summary go on."""
+        import ray
+
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayError as e:
+            from colorization.runs.job import STATUS_FILE, describe_error, write_json
+
+            job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+            error = describe_error(e)
+            log.error("job #%s: its Ray worker failed: %s", job_cfg.hydra.job.num, error)
+            if not (job_dir / STATUS_FILE).exists():
+                write_json(job_dir / STATUS_FILE, {"job_num": job_cfg.hydra.job.num, "overrides": overrides,
+                                                   "output_dir": str(job_dir), "status": "failed", "error": error})
+            return JobReturn(overrides=overrides, cfg=job_cfg, hydra_cfg=job_cfg, working_dir=os.getcwd(),
+                             status=JobStatus.COMPLETED, _return_value=math.nan)
