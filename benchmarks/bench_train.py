@@ -1,6 +1,8 @@
-"""Training and inference speed on the CPU: Lightning's overhead over a bare loop, and images/s per model.
+"""Training and inference speed on the CPU: Lightning's overhead over a bare loop, images/s per model, and what a
+``ce`` training step costs next to an ``l1`` one.
 
     python benchmarks/bench_train.py --model vanilla --size 96 --batch 8     # overhead only, prints JSON
+    python benchmarks/bench_train.py --model vanilla --size 224 --loss-ratio # ce / l1 step time, prints JSON
 
 Framework overhead is measured end to end: the time between consecutive ``on_train_batch_end`` calls under the
 real ``Trainer`` (fetch, transfer, ``on_after_batch_transfer``, hooks, ``training_step`` with its logging,
@@ -38,10 +40,10 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_module(model: dict[str, Any], seed: int = 0) -> ColorizationModule:
-    """The project's LightningModule with an L1 loss and AdamW, seeded."""
+def make_module(model: dict[str, Any], seed: int = 0, loss: str = "l1") -> ColorizationModule:
+    """The project's LightningModule with ``loss`` (default L1; its own head stride) and AdamW, seeded."""
     torch.manual_seed(seed)
-    return ColorizationModule(model=dict(model), loss={"name": "l1"}, optimizer=dict(OPTIMIZER))
+    return ColorizationModule(model=dict(model), loss={"name": loss}, optimizer=dict(OPTIMIZER))
 
 
 def make_batches(n: int, batch: int, size: int, seed: int = 0) -> list[torch.Tensor]:
@@ -151,6 +153,37 @@ def framework_overhead(model: dict[str, Any], size: int, batch: int, steps: int,
             "ratio_of_medians": f / b, "bare_iqr_s": _iqr(bare), "trainer_iqr_s": _iqr(framed)}
 
 
+def loss_step_ratio(model: dict[str, Any], size: int, batch: int, steps: int, rounds: int, loss: str = "ce",
+                    base: str = "l1", warmup: int = 2) -> dict[str, Any]:
+    """Bare-loop training step time with ``loss`` over the same with ``base``, from ``rounds`` back-to-back pairs.
+
+    Each side gets a fresh module (so its head is the loss's: 313 logits at a quarter resolution for ``ce``,
+    2 channels at full size for ``l1``) and the same uint8 batches; the classification loss's rebalancing uses
+    the prior of those batches, as training would. Rounds alternate which side goes first; ``ratio`` is the
+    median over rounds of (loss median / base median), so the drift of a shared machine's load cancels.
+    """
+    from colorization.losses.rebalance import estimate_ab_prior
+
+    batches = make_batches(steps + warmup, batch, size)  # the bare loop times every batch, the first included
+    times: dict[str, list[float]] = {loss: [], base: []}
+    per_round: list[float] = []
+    for r in range(rounds):
+        medians = {}
+        for name in ((loss, base) if r % 2 == 0 else (base, loss)):
+            gc.collect()
+            module = make_module(model, loss=name)
+            if module.loss_fn.needs_prior:
+                module.loss_fn.set_prior(estimate_ab_prior(batches))
+            got = bare_loop_intervals(module, batches)[warmup:]
+            times[name] += got
+            medians[name] = statistics.median(got)
+        per_round.append(medians[loss] / medians[base])
+    return {"model": model["name"], "loss": loss, "base": base, "size": size, "batch": batch, "rounds": rounds,
+            "steps": len(times[base]), f"{loss}_step_s": statistics.median(times[loss]),
+            f"{base}_step_s": statistics.median(times[base]), "ratio": statistics.median(per_round),
+            "round_ratios": per_round}
+
+
 def _iqr(xs: list[float]) -> float:
     q = statistics.quantiles(xs, n=4) if len(xs) > 1 else [xs[0]] * 3
     return q[2] - q[0]
@@ -184,7 +217,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--loss-ratio", action="store_true", help="ce / l1 training step time instead of overhead")
     args = parser.parse_args()
+    if args.loss_ratio:
+        print(json.dumps(loss_step_ratio(MODELS[args.model], args.size, args.batch, args.steps, args.rounds)))
+        return
     print(json.dumps(framework_overhead(MODELS[args.model], args.size, args.batch, args.steps, args.rounds)))
 
 

@@ -4,8 +4,9 @@
     python benchmarks/run_all.py --quick         # every code path in seconds, tiny sizes (the test suite runs this)
 
 Prints a table with the goals beside the figures and writes ``benchmarks/results.json`` (``--out``) holding
-``framework_overhead_ratio`` (Trainer step time / bare-loop step time) and ``data_headroom_ratio`` (data-path
-images/s / the fastest model's training images/s), the figures behind them, the machine and its load average.
+``framework_overhead_ratio`` (Trainer step time / bare-loop step time), ``data_headroom_ratio`` (data-path
+images/s / the fastest model's training images/s), ``ce_l1_step_ratio`` (per model: a ``ce`` training step's time
+/ an ``l1`` step's, measured in alternating rounds), the figures behind them, the machine and its load average.
 """
 
 from __future__ import annotations
@@ -30,11 +31,18 @@ import colorization  # noqa: E402, F401 - sets OMP_WAIT_POLICY before torch load
 # isort: split
 import torch  # noqa: E402
 from bench_data import measure_loader, warm_page_cache, write_synthetic  # noqa: E402
-from bench_train import MODELS, framework_overhead, predict_images_per_s, train_images_per_s  # noqa: E402
+from bench_train import (  # noqa: E402
+    MODELS,
+    framework_overhead,
+    loss_step_ratio,
+    predict_images_per_s,
+    train_images_per_s,
+)
 
 from colorization.data.augment import BatchAugment  # noqa: E402
 
-GOALS = {"framework_overhead_ratio": 1.03, "data_headroom_ratio": 20.0, "loader_images_per_s": 5000.0}
+GOALS = {"framework_overhead_ratio": 1.03, "data_headroom_ratio": 20.0, "loader_images_per_s": 5000.0,
+         "ce_l1_step_ratio": 1.5}
 
 
 def machine() -> dict:
@@ -86,6 +94,11 @@ def run(args: argparse.Namespace) -> dict:
             "train_images_per_s": train_images_per_s(m, args.size, args.model_batch, args.train_steps),
             "predict_images_per_s": predict_images_per_s(m, args.size, args.model_batch, args.predict_reps),
             "batch": args.model_batch, "size": args.size, "load": load()}
+    res["loss_ratio"] = {}
+    for name in args.loss_ratio_models:
+        r = loss_step_ratio(MODELS[name], args.size, args.model_batch, args.loss_ratio_steps, args.loss_ratio_rounds)
+        res["loss_ratio"][name] = {**r, "load": load()}
+    res["ce_l1_step_ratio"] = {name: r["ratio"] for name, r in res["loss_ratio"].items()}
     fastest = max(res["models"], key=lambda k: res["models"][k]["train_images_per_s"])
     res["framework_overhead_ratio"] = res["overhead"]["ratio"]
     res["data_headroom_ratio"] = data_ips / res["models"][fastest]["train_images_per_s"]
@@ -116,12 +129,19 @@ def table(res: dict) -> str:
     lp = res["loader_images_per_s"]
     row("loader -> normalised floats (img/s)", f"{lp:.0f}", ">= 5000", lp >= GOALS["loader_images_per_s"],
         res["data"]["runs"][1]["load"])
+    for name, r in res["loss_ratio"].items():
+        row(f"ce / l1 train step ({name} {r['size']}px batch {r['batch']})", f"{r['ratio']:.2f}x", "<= 1.5x",
+            r["ratio"] <= GOALS["ce_l1_step_ratio"], r["load"])
     lines.append("")
     lines.append(f"overhead detail: {ov['model']} {ov['size']}px batch {ov['batch']}, {ov['rounds']} paired rounds, "
                  f"{ov['steps']} steps each side: bare {ov['bare_step_s'] * 1000:.1f} ms (IQR "
                  f"{ov['bare_iqr_s'] * 1000:.1f}), Trainer {ov['trainer_step_s'] * 1000:.1f} ms (IQR "
                  f"{ov['trainer_iqr_s'] * 1000:.1f}); per-round ratios "
                  + " ".join(f"{x:.3f}" for x in ov["round_ratios"]))
+    for name, r in res["loss_ratio"].items():
+        lines.append(f"ce / l1 detail: {name}, {r['rounds']} alternating rounds, {r['steps']} steps each side: "
+                     f"ce {r['ce_step_s'] * 1000:.1f} ms, l1 {r['l1_step_s'] * 1000:.1f} ms; per-round ratios "
+                     + " ".join(f"{x:.2f}" for x in r["round_ratios"]))
     for d in res["data"]["runs"]:
         what = "uint8 batches" if not d["normalise"] else ("normalised + augmented" if d["augment"] else "normalised")
         row(f"data: memmap -> {what} (img/s)", f"{d['images_per_s']:.0f}", "", None, d["load"])
@@ -152,11 +172,16 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--overhead-batch", type=int, default=8)
     p.add_argument("--overhead-steps", type=int, default=20)
     p.add_argument("--overhead-rounds", type=int, default=6)
+    p.add_argument("--loss-ratio-models", nargs="+", default=["vanilla", "unet-resnet34"], choices=list(MODELS),
+                   help="models whose ce / l1 training step ratio is measured (at --size, --model-batch)")
+    p.add_argument("--loss-ratio-steps", type=int, default=5)
+    p.add_argument("--loss-ratio-rounds", type=int, default=4)
     args = p.parse_args(argv)
     if args.quick:
         args.n, args.size, args.data_batch, args.data_batches = args.n or 48, 32, 8, 3
         args.model_batch, args.train_steps, args.predict_reps = 2, 2, 1
         args.overhead_size, args.overhead_batch, args.overhead_steps, args.overhead_rounds = 32, 2, 3, 1
+        args.loss_ratio_steps, args.loss_ratio_rounds = 2, 2
 
     # Quiet: Lightning's tips and warnings would bury the table.
     warnings.filterwarnings("ignore")

@@ -31,14 +31,18 @@ _LEGACY_GAN_LOSS = "gan"
 _LEGACY_DISCRIMINATOR_PREFIX = "loss_fn.discriminator."
 # Their head regressed ab and was decoded by a clamp to [-1, 1]: exactly the l1 loss's head and decode.
 _LEGACY_GAN_HEAD_LOSS = {"name": "l1"}
+# Before the loss config named its head's stride, every head was full size.
+_LEGACY_OUTPUT_STRIDE = 1
 
 
 class TrainedColorizer(nn.Module):
-    """``L [B,1,H,W]`` in [-1,1] -> ``ab [B,2,H,W]`` normalised (``ab*/128``, in [-1,1]): network + decode.
+    """``L [B,1,H,W]`` in [-1,1] -> ``ab [B,2,H,W]`` normalised (``ab*/128``, in [-1,1]): network + decode,
+    at L's full size whatever the head's stride.
 
     Attributes:
-        net: the registry network, ``L [B,1,H,W]`` -> the loss's head ``[B, loss_fn.out_channels, H, W]``.
-        loss_fn: the registry loss, for its ``decode`` (and the state ``decode`` needs, e.g. bin centres).
+        net: the registry network, ``L [B,1,H,W]`` -> the loss's head ``[B, loss_fn.out_channels, h, w]``
+            (``h = ceil(H / loss_fn.output_stride)``).
+        loss_fn: the registry loss, for its ``decode_full`` (and the state decoding needs, e.g. bin centres).
         hparams: ``{"model": ..., "loss": ...}`` as the network and loss were built (legacy keys translated,
             weight downloads off): enough to build the training module around this network again.
     """
@@ -50,7 +54,7 @@ class TrainedColorizer(nn.Module):
         self.hparams = dict(hparams or {})
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:  # noqa: N803 - L is the LAB channel's name
-        return self.loss_fn.decode(self.net(L).float())
+        return self.loss_fn.decode_full(self.net(L).float(), L.shape[-2:])
 
     @torch.no_grad()
     def colorize_normalized(self, L: torch.Tensor) -> torch.Tensor:  # noqa: N803
@@ -97,7 +101,9 @@ def translate_legacy_hparams(
       ``channels_last``): dropped, they do not change the network;
     * GAN runs named their loss ``gan`` (with ``lambda_l1``, ``discriminator``, ``d_lr``, ... keys) and stored the
       discriminator under ``loss_fn.discriminator.``: the generator's head is a plain ab regression decoded by a
-      clamp to [-1, 1], which is the ``l1`` loss's, and the discriminator is not needed to colour.
+      clamp to [-1, 1], which is the ``l1`` loss's, and the discriminator is not needed to colour;
+    * the loss config has no ``output_stride``: every head was full size then (``output_stride = 1``), even the
+      classification loss's, whose default is now a quarter.
 
     The returned state holds only the ``net.`` and ``loss_fn.`` entries (prefixes kept).
     """
@@ -107,6 +113,7 @@ def translate_legacy_hparams(
     if loss.get("name") == _LEGACY_GAN_LOSS:
         loss = dict(_LEGACY_GAN_HEAD_LOSS)
         state = {k: v for k, v in state.items() if not k.startswith(_LEGACY_DISCRIMINATOR_PREFIX)}
+    loss.setdefault("output_stride", _LEGACY_OUTPUT_STRIDE)
     return {"model": model, "loss": loss}, state
 
 
@@ -127,7 +134,7 @@ def load_trained(ckpt_path: str | os.PathLike, map_location: str | torch.device 
     hparams["model"] = offline_model_hparams(hparams["model"])
     loss_kw = dict(hparams["loss"])
     loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
-    net = model_from_config(hparams["model"], loss_fn.out_channels)
+    net = model_from_config(hparams["model"], loss_fn.out_channels, loss_fn.output_stride)
     _load_part(net, state, "net.", Path(ckpt_path))
     _load_part(loss_fn, state, "loss_fn.", Path(ckpt_path))
     return TrainedColorizer(net, loss_fn, hparams).to(map_location).eval()

@@ -7,9 +7,11 @@ annealed-mean temperature and the 313 bin centres), so every runtime gets the sa
     input  "L"  float32 [B,1,H,W], L*/50 - 1 in [-1,1]
     output "ab" float32 [B,2,H,W], a*/128 and b*/128
 
-with B, H and W dynamic. The models pad H and W up to their encoder stride inside ``forward``; the example
-traced for ONNX / TorchScript is deliberately not a multiple of the stride, so the padding (computed from the
-input's shape) is recorded in the graph and any H, W works. ``--format pt2`` writes a ``torch.export``
+with B, H and W dynamic, and ab always at the input's full size: a head at a coarser stride (the classification
+loss's quarter resolution) is upsampled bilinearly inside the graph (``loss.decode_full``). The models pad H and
+W up to their encoder stride inside ``forward``; the example traced for ONNX / TorchScript is deliberately not a
+multiple of the stride, so the padding and the head's grid (computed from the input's shape) are recorded in the
+graph and any H, W works. ``--format pt2`` writes a ``torch.export``
 program with dynamic batch and H, W in multiples of ``--multiple``.
 
 After writing, the export is checked against the PyTorch module on gray real-photo crops and the largest

@@ -1,7 +1,8 @@
 """Colorization losses: regression on ab (``l1``, ``mse``, ``huber``) and Zhang 2016 classification (``ce``).
 
-``create_loss(name, **kw)`` builds one; ``loss.out_channels`` sizes the model head and ``loss.decode(pred)``
-turns the head's output into normalised ab.
+``create_loss(name, **kw)`` builds one; ``loss.out_channels`` and ``loss.output_stride`` size the model head
+(``ce``: 313 logits at a quarter resolution; regression: 2 channels at full size), ``loss.decode(pred)`` turns the
+head's output into normalised ab on its grid and ``loss.decode_full(pred, (H, W))`` at the image's full size.
 """
 
 from colorization.losses import classification, regression  # noqa: F401  (registers the losses)

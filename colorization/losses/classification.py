@@ -4,10 +4,14 @@
 * Loss: per-pixel cross-entropy against that soft target, weighted by class rebalancing (the weight of the
   pixel's nearest bin), averaged over pixels.
 * Decode: the annealed mean, ``softmax(log p / T)`` then the expected bin centre.
+* Resolution: as in the paper, the head predicts a quarter-resolution grid (``output_stride = 4``); the target
+  is each cell's mean ab, soft-encoded there, and the decoded ab is upsampled to full size by ``decode_full``.
+  A 313-channel head at full size costs 16x the logits, the log-sum-exp and their backward, for chroma that is
+  smooth anyway.
 
-The soft target has only ``k`` non-zeros, so it is never made dense: with ``Σ z = 1``,
-``-Σ_q z_q log softmax(x)_q = logsumexp(x) - Σ_k z_k x_{q_k}``, which needs one ``gather`` of ``k`` logits
-and a ``logsumexp`` whose backward keeps no 313-channel activation beyond the logits themselves.
+The soft target has only ``k`` non-zeros, so it is never made dense: the cross-entropy gathers ``k`` log-
+probabilities per pixel, and its backward (``softmax - target``) scatters ``k`` values into the softmax in place
+(:func:`~colorization.losses.soft_ce.soft_cross_entropy`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from colorization.color import ab_to_normalized, normalized_to_ab
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins, candidate_table, knn_bins
 from colorization.losses.rebalance import class_weights
 from colorization.losses.registry import ColorizationLoss, register_loss
+from colorization.losses.soft_ce import soft_cross_entropy
 
 __all__ = ["ClassificationLoss"]
 
@@ -35,6 +40,8 @@ class ClassificationLoss(ColorizationLoss):
         prior: an initial ``[313]`` prior; otherwise weights stay 1 until :meth:`set_prior`.
         prior_sigma, prior_max_images: how the caller should estimate the prior
             (``cached_prior(train_set, path, max_images=loss.prior_max_images, sigma=loss.prior_sigma)``).
+        output_stride: the head's resolution (paper: 4, a quarter; 1 = full size, what checkpoints made before
+            the option existed use).
 
     The prior, weights and ``prior_set`` flag are persistent buffers, so a checkpoint carries the rebalancing
     it was trained with: ``if loss.needs_prior and not loss.has_prior: loss.set_prior(cached_prior(...))``.
@@ -52,8 +59,9 @@ class ClassificationLoss(ColorizationLoss):
         prior: torch.Tensor | None = None,
         prior_sigma: float = 5.0,
         prior_max_images: int | None = None,
+        output_stride: int = 4,
     ) -> None:
-        super().__init__()
+        super().__init__(output_stride)
         if sigma <= 0 or temperature <= 0 or not 1 <= k <= NUM_AB_BINS:
             raise ValueError(f"need sigma, temperature > 0, 1 <= k <= 313; got {sigma}, {temperature}, {k}")
         self.lam = float(lam)
@@ -100,13 +108,12 @@ class ClassificationLoss(ColorizationLoss):
         return (idx.view(B, H, W, self.k).permute(0, 3, 1, 2), z.view(B, H, W, self.k).permute(0, 3, 1, 2))
 
     def forward(self, pred: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
-        """``pred`` logits ``[B,313,H,W]``, ``target_ab`` ``[B,2,H,W]`` normalised -> scalar loss."""
+        """``pred`` logits ``[B,313,h,w]`` (the stride-s grid of ``H x W``), ``target_ab`` ``[B,2,H,W]``
+        normalised -> scalar loss (>= 0; log(313) ~ 5.75 for uniform logits and unit weights)."""
         self._check_shapes(pred, target_ab)
-        idx, z = self.encode(target_ab)
-        logits = pred.float()  # no-op for fp32; under bf16 the log-sum-exp wants full precision
-        lse = torch.logsumexp(logits, dim=1)  # [B,H,W]
-        picked = torch.gather(logits, 1, idx)  # [B,k,H,W]
-        ce = lse - (z * picked).sum(1)
+        idx, z = self.encode(self.target_at_head(target_ab))
+        logits = pred.float()  # no-op for fp32; under bf16 the log-softmax wants full precision
+        ce = soft_cross_entropy(logits, idx, z)  # [B,h,w]
         pixel_w = self.weights[idx[:, 0]]  # weight of the nearest bin, as in the paper
         return (pixel_w * ce).mean()
 
@@ -122,4 +129,5 @@ class ClassificationLoss(ColorizationLoss):
         return ab_to_normalized(ab_star)
 
     def extra_repr(self) -> str:
-        return f"lam={self.lam}, sigma={self.sigma}, temperature={self.temperature}, k={self.k}"
+        return (f"lam={self.lam}, sigma={self.sigma}, temperature={self.temperature}, k={self.k}, "
+                f"output_stride={self.output_stride}")

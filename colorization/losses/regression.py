@@ -16,10 +16,14 @@ __all__ = ["HuberLoss", "L1Loss", "MSELoss", "RegressionLoss"]
 
 
 class RegressionLoss(ColorizationLoss):
-    """Common part: 2 output channels, decode = clamp to [-1, 1]."""
+    """Common part: 2 output channels, decode = clamp to [-1, 1], full resolution unless ``output_stride`` says
+    otherwise (then the head regresses each cell's mean ab)."""
 
     out_channels = 2
     needs_prior = False
+
+    def __init__(self, output_stride: int = 1) -> None:
+        super().__init__(output_stride)
 
     def decode(self, pred: torch.Tensor) -> torch.Tensor:
         """``pred`` ``[B,2,H,W]`` -> ab ``[B,2,H,W]`` clamped to [-1, 1] (normalised ab*/128)."""
@@ -32,7 +36,7 @@ class L1Loss(RegressionLoss):
 
     def forward(self, pred: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
         self._check_shapes(pred, target_ab)
-        return F.l1_loss(pred.float(), target_ab.float())
+        return F.l1_loss(pred.float(), self.target_at_head(target_ab).float())
 
 
 @register_loss("mse")
@@ -41,7 +45,7 @@ class MSELoss(RegressionLoss):
 
     def forward(self, pred: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
         self._check_shapes(pred, target_ab)
-        return F.mse_loss(pred.float(), target_ab.float())
+        return F.mse_loss(pred.float(), self.target_at_head(target_ab).float())
 
 
 @register_loss("huber")
@@ -53,15 +57,15 @@ class HuberLoss(RegressionLoss):
             would make it MSE for nearly every pixel, since |ab| <= 1.
     """
 
-    def __init__(self, delta: float = 0.1) -> None:
-        super().__init__()
+    def __init__(self, delta: float = 0.1, output_stride: int = 1) -> None:
+        super().__init__(output_stride)
         if delta <= 0:
             raise ValueError(f"huber delta must be > 0, got {delta}")
         self.delta = float(delta)
 
     def forward(self, pred: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
         self._check_shapes(pred, target_ab)
-        return F.huber_loss(pred.float(), target_ab.float(), delta=self.delta)
+        return F.huber_loss(pred.float(), self.target_at_head(target_ab).float(), delta=self.delta)
 
     def extra_repr(self) -> str:
-        return f"delta={self.delta}"
+        return f"delta={self.delta}, output_stride={self.output_stride}"

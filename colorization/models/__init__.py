@@ -1,7 +1,8 @@
 """Model registry: `create_model(name, out_channels, **kw)` builds vanilla | resnet | encoder_decoder | unet.
 
-Every model is a :class:`ColorizationNet`: it maps L `[B,1,H,W]` in [-1,1] to a raw head `[B,out_channels,H,W]`
-at the input size (any size: the input is padded to the encoder stride and the output cropped back), and exposes
+Every model is a :class:`ColorizationNet`: it maps L `[B,1,H,W]` in [-1,1] to a raw head `[B,out_channels,H/s,W/s]`
+(s = `output_stride`, the loss's: 1 = the input size; any size: the input is padded to the encoder stride and
+the output cropped back, sizes rounded up), and exposes
 `encoder`, `decoder`, `head`, `encoder_parameters()` / `decoder_parameters()` for discriminative learning rates,
 and `set_encoder_frozen`. An architecture is named after its decoder and takes the encoder as an argument, as in
 segmentation_models_pytorch: `create_model('unet', 2, encoder='tf_efficientnet_lite0')`.

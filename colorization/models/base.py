@@ -2,7 +2,8 @@
 
 As segmentation_models_pytorch's ``SegmentationModel``: an architecture only builds its parts and hands them to
 :class:`ColorizationNet`, which owns ``forward`` (pad to the encoder stride, run the parts, upsample the head's
-output, crop back), the encoder / decoder parameter split for discriminative learning rates, and encoder freezing.
+output to the output stride, crop back), the encoder / decoder parameter split for discriminative learning rates,
+and encoder freezing.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from .blocks import pad_to_multiple
 
 
 class ColorizationNet(nn.Module):
-    """L `[B,1,H,W]` in [-1,1] -> raw head output `[B,out_channels,H,W]`, for any H, W >= 1.
+    """L `[B,1,H,W]` in [-1,1] -> raw head output `[B,out_channels,ceil(H/s),ceil(W/s)]` (s = `output_stride`,
+    1 by default: full size), for any H, W >= 1.
 
     The head has no activation: the loss owns the decoding of its head (2 regression channels, roughly [-1,1],
     or 313 unbounded class logits).
@@ -29,10 +31,13 @@ class ColorizationNet(nn.Module):
         stride: the encoder's deepest stride; the input is padded to a multiple of it and cropped back after.
         head_kernel_size: kernel of the head conv (odd; 1 = per-pixel linear map).
         pad_mode: how the input is padded ('replicate' works for any size, even 1x1).
+        output_stride: the resolution of the output (the loss's `output_stride`): output cell `(i, j)` covers
+            input pixels `[i*s, (i+1)*s) x [j*s, (j+1)*s)`, so sizes that are not multiples of s work too.
 
     Attributes `encoder`, `decoder`, `head` (their names are the state-dict prefixes every checkpoint holds),
-    `stride`, `output_stride` (the head runs at H/output_stride and its output is upsampled bilinearly; a 1x1
-    head commutes with bilinear upsampling, so a coarser head only saves compute).
+    `stride`, `head_stride` (the head runs at H/head_stride, where the decoder ends), `output_stride` (the
+    head's output is upsampled bilinearly from head_stride to output_stride; a 1x1 head commutes with bilinear
+    upsampling, so a coarser head only saves compute).
     """
 
     def __init__(
@@ -43,27 +48,36 @@ class ColorizationNet(nn.Module):
         stride: int,
         head_kernel_size: int = 1,
         pad_mode: str = "replicate",
+        output_stride: int = 1,
     ) -> None:
         super().__init__()
         if out_channels < 1:
             raise ValueError(f"out_channels must be >= 1, got {out_channels}.")
+        head_stride = int(decoder.output_stride)
+        if output_stride < 1 or head_stride % output_stride:
+            raise ValueError(f"output_stride {output_stride} must divide the head's stride {head_stride}.")
         self.encoder = encoder
         self.decoder = decoder
         self.head = nn.Conv2d(decoder.out_channels, out_channels, head_kernel_size, padding=head_kernel_size // 2)
         self.out_channels = out_channels
         self.stride = int(stride)
-        self.output_stride = int(decoder.output_stride)
+        self.head_stride = head_stride
+        self.output_stride = int(output_stride)
         self.pad_mode = pad_mode
         self.encoder_frozen = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != 1:
             raise ValueError(f"Expected the L channel as [B,1,H,W], got shape {tuple(x.shape)}.")
-        x, (top, left, h, w) = pad_to_multiple(x, self.stride, self.pad_mode)
+        s = self.output_stride
+        # The padding before the image is a whole number of output cells, so the grid starts at its top-left.
+        x, (top, left, h, w) = pad_to_multiple(x, self.stride, self.pad_mode, align=s)
         y = self.head(self.decoder(self.encoder(x)))
-        if self.output_stride > 1:
-            y = F.interpolate(y, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return y[..., top : top + h, left : left + w]
+        if self.head_stride > s:
+            y = F.interpolate(y, size=(x.shape[-2] // s, x.shape[-1] // s), mode="bilinear", align_corners=False)
+        # Rounded up, the last cell hanging over the edge; (n + s - 1) // s as ONNX's truncating division agrees.
+        top, left = top // s, left // s
+        return y[..., top : top + (h + s - 1) // s, left : left + (w + s - 1) // s]
 
     @property
     def encoder_weights(self) -> str:

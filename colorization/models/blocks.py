@@ -96,6 +96,8 @@ class UpsamplingDecoder(nn.Module):
         use_skips: concatenate the encoder feature of matching stride (U-Net); False = decoder from the
             deepest feature only.
         attention: None or 'scse' (only meaningful with skips, but allowed either way).
+        finest_stride: the decoder stops there: blocks that would go finer are not built (a head at a quarter
+            resolution needs no full-resolution layers). 1 builds every block.
 
     forward: list of features (shallow to deep) -> `[B, decoder_channels[-1], H/output_stride, W/output_stride]`.
     """
@@ -109,6 +111,7 @@ class UpsamplingDecoder(nn.Module):
         attention: str | None = None,
         num_convs: int = 2,
         attention_reduction: int = 16,
+        finest_stride: int = 1,
     ) -> None:
         super().__init__()
         if len(encoder_channels) != len(encoder_reductions):
@@ -122,6 +125,10 @@ class UpsamplingDecoder(nn.Module):
                 f"decoder_channels has {len(decoder_channels)} entries, but an encoder of stride {deepest} "
                 f"allows 1 to {levels} upsampling blocks."
             )
+        if finest_stride < 1 or finest_stride & (finest_stride - 1) or finest_stride >= deepest:
+            raise ValueError(f"finest_stride must be a power of two below the encoder stride {deepest}, "
+                             f"got {finest_stride}.")
+        decoder_channels = list(decoder_channels)[: levels - int(math.log2(finest_stride))]
         self.use_skips = use_skips
         # Which encoder feature (index) each block concatenates; None when no feature has that stride.
         by_reduction = {int(r): i for i, r in enumerate(encoder_reductions[:-1])}
@@ -146,15 +153,18 @@ class UpsamplingDecoder(nn.Module):
         return x
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "replicate") -> tuple[torch.Tensor, tuple]:
+def pad_to_multiple(
+    x: torch.Tensor, multiple: int, mode: str = "replicate", align: int = 1
+) -> tuple[torch.Tensor, tuple]:
     """Pad `[B,C,H,W]` on all sides (about evenly) so H and W are multiples of `multiple`.
 
     Returns the padded tensor and the crop box `(top, left, H, W)` that undoes it. 'replicate' works for any
-    size >= 1 (reflect needs the pad to be smaller than the image).
+    size >= 1 (reflect needs the pad to be smaller than the image). `top` and `left` are rounded down to
+    multiples of `align` (a divisor of `multiple`), so a grid of `align`-sized cells starts at the image's corner.
     """
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
-    top, left = ph // 2, pw // 2
+    top, left = ph // 2 // align * align, pw // 2 // align * align
     if ph or pw:
         x = F.pad(x, (left, pw - left, top, ph - top), mode=mode)
     return x, (top, left, h, w)

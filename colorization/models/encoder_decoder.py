@@ -20,7 +20,8 @@ from .registry import register_model
 
 class EncoderDecoder(ColorizationNet):
     """timm `features_only` encoder (in_chans=1) -> decoder blocks (nearest x2 + conv-BN-ReLU x `decoder_convs`)
-    from the deepest feature only -> head. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]` (raw head).
+    from the deepest feature only -> head. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H/s,W/s]` (raw head,
+    s = `output_stride`, sizes rounded up).
 
     Args:
         encoder: any timm model name with features_only support (resnet34, tf_efficientnet_lite0, ...).
@@ -29,6 +30,8 @@ class EncoderDecoder(ColorizationNet):
             stride) end the decoder early and upsample the head's output bilinearly (cheaper).
         attention: None or 'scse' after each block's convs.
         encoder_kwargs: passed to `timm.create_model` (e.g. drop_path_rate).
+        output_stride: the output's resolution (the loss's; 1 = full size): decoder blocks finer than it are
+            not built, so a head at a quarter resolution drops the last two blocks of a 5-block decoder.
     """
 
     def __init__(
@@ -44,13 +47,15 @@ class EncoderDecoder(ColorizationNet):
         pad_mode: str = "replicate",
         hub_timeout_s: float = 2.0,
         encoder_kwargs: dict | None = None,
+        output_stride: int = 1,
     ) -> None:
         enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
         channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
         decoder = UpsamplingDecoder(
-            channels, reductions, decoder_channels, use_skips=False, attention=attention, num_convs=decoder_convs
+            channels, reductions, decoder_channels, use_skips=False, attention=attention, num_convs=decoder_convs,
+            finest_stride=output_stride,
         )
-        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode)
+        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode, output_stride)
         self.encoder_name = encoder
 
 

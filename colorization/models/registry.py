@@ -27,12 +27,15 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def create_model(name: str, out_channels: int, **kwargs) -> nn.Module:
-    """Build a registered model: L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
+def create_model(name: str, out_channels: int, output_stride: int = 1, **kwargs) -> nn.Module:
+    """Build a registered model: L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,ceil(H/s),ceil(W/s)]`, s =
+    `output_stride`.
 
     `out_channels` is 2 for regression losses and 313 for the classification loss; any value works.
+    `output_stride` (a power of two) is the loss's head resolution: 1 (full size) for regression, 4 for the
+    classification loss; every model builds its head at that stride or coarser (then upsampled to it).
     Raises ValueError naming the choices for an unknown name.
     """
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}; choose one of: {', '.join(list_models())}.")
-    return _REGISTRY[name](out_channels=out_channels, **kwargs)
+    return _REGISTRY[name](out_channels=out_channels, output_stride=output_stride, **kwargs)

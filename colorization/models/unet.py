@@ -14,12 +14,13 @@ from .registry import register_model
 
 class UNet(ColorizationNet):
     """timm `features_only` encoder (in_chans=1) -> U-Net decoder -> head.
-    L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]` (raw head).
+    L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H/output_stride,W/output_stride]` (raw head, sizes rounded up).
 
     As smp: the deepest feature is the decoder's input, each block concatenates the encoder feature of the
     same stride, and the last block (full resolution for a stride-32 encoder with 5 decoder channels) has no
     skip. Arguments as :class:`~colorization.models.encoder_decoder.EncoderDecoder`; `attention='scse'` also
-    gates each concatenation.
+    gates each concatenation. With `output_stride` s > 1 the decoder ends at stride s (Zhang et al.'s quarter
+    resolution for s = 4: the blocks at strides 2 and 1 are not built).
     """
 
     def __init__(
@@ -35,13 +36,15 @@ class UNet(ColorizationNet):
         pad_mode: str = "replicate",
         hub_timeout_s: float = 2.0,
         encoder_kwargs: dict | None = None,
+        output_stride: int = 1,
     ) -> None:
         enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
         channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
         decoder = UpsamplingDecoder(
-            channels, reductions, decoder_channels, use_skips=True, attention=attention, num_convs=decoder_convs
+            channels, reductions, decoder_channels, use_skips=True, attention=attention, num_convs=decoder_convs,
+            finest_stride=output_stride,
         )
-        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode)
+        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode, output_stride)
         self.encoder_name = encoder
 
 

@@ -41,11 +41,12 @@ class PlainEncoder(nn.Module):
 
 class VanillaCNN(ColorizationNet):
     """Plain encoder-decoder: strided convs down to H/2**len(widths), then blocks of nearest x2 + conv-BN-ReLU
-    (no skips) back up to H/output_stride with the encoder's width at each stride, a 1x1 head there and a
-    bilinear upsampling of its output to full size. `model.encoder` is the down path.
+    (no skips) back up to H/head_stride with the encoder's width at each stride, a 1x1 head there and a
+    bilinear upsampling of its output to H/output_stride (full size by default). `model.encoder` is the down path.
 
-    The defaults are chosen for CPU speed: one conv per stage and output_stride 4 (as Zhang et al. 2016, whose
+    The defaults are chosen for CPU speed: one conv per stage and head_stride 4 (as Zhang et al. 2016, whose
     network also predicts colour at a quarter of the resolution: chroma is smooth, a bilinear x4 loses little).
+    The head runs at the coarser of `head_stride` and `output_stride` (the loss's).
     """
 
     def __init__(
@@ -54,30 +55,35 @@ class VanillaCNN(ColorizationNet):
         widths: Sequence[int] = (32, 64, 128, 256),
         convs_per_stage: int = 1,
         decoder_convs: int = 1,
-        output_stride: int = 4,
+        head_stride: int = 4,
         head_kernel_size: int = 1,
         pad_mode: str = "replicate",
+        output_stride: int = 1,
     ) -> None:
         stride = 2 ** len(widths)
-        if output_stride < 1 or output_stride & (output_stride - 1) or output_stride >= stride:
-            raise ValueError(
-                f"vanilla: output_stride must be a power of two below the encoder stride {stride}, got {output_stride}."
-            )
+        for name, value in (("head_stride", head_stride), ("output_stride", output_stride)):
+            if value < 1 or value & (value - 1) or value >= stride:
+                raise ValueError(
+                    f"vanilla: {name} must be a power of two below the encoder stride {stride}, got {value}."
+                )
         encoder = PlainEncoder(widths, convs_per_stage)
         # Block i brings stride s to s/2 with the encoder's width at s/2 (widths[0] for full resolution).
-        targets = [stride // 2 ** (i + 1) for i in range(len(widths)) if stride // 2 ** (i + 1) >= output_stride]
+        end = max(head_stride, output_stride)
+        targets = [stride // 2 ** (i + 1) for i in range(len(widths)) if stride // 2 ** (i + 1) >= end]
         decoder_widths = [int(widths[max(0, t.bit_length() - 2)]) for t in targets]
         decoder = UpsamplingDecoder(
             encoder.channels, encoder.reductions, decoder_widths, use_skips=False, num_convs=decoder_convs
         )
-        super().__init__(encoder, decoder, out_channels, stride, head_kernel_size, pad_mode)
+        super().__init__(encoder, decoder, out_channels, stride, head_kernel_size, pad_mode, output_stride)
 
 
 @register_model("vanilla")
 def vanilla(out_channels: int, **kwargs: Any) -> VanillaCNN:
-    """Plain CNN baseline. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H,W]`.
+    """Plain CNN baseline. L `[B,1,H,W]` in [-1,1] -> `[B,out_channels,H/output_stride,W/output_stride]`.
 
     `widths`: channels per downsampling stage (stride 2**len(widths)); `convs_per_stage` / `decoder_convs`:
-    conv-BN-ReLU layers per encoder stage / decoder block; `output_stride`: resolution of the head (1 = full).
+    conv-BN-ReLU layers per encoder stage / decoder block; `head_stride`: where the head runs (1 = full size;
+    configs and checkpoints made before `output_stride` meant the output's resolution called it
+    `output_stride`); `output_stride`: the output's resolution (the loss's).
     """
     return VanillaCNN(out_channels, **kwargs)

@@ -91,6 +91,9 @@ class GANModule(ColorizationModule):
         if self.loss_fn.out_channels != 2:
             raise ValueError(f"module=gan needs a loss that predicts ab (2 channels, e.g. loss=l1); "
                              f"loss={loss['name']} predicts {self.loss_fn.out_channels}")
+        if self.loss_fn.output_stride != 1:  # the discriminator judges (L, ab) pairs pixel by pixel
+            raise ValueError(f"module=gan needs a full-resolution head (loss.output_stride=1), "
+                             f"got loss.output_stride={self.loss_fn.output_stride}")
         self.save_hyperparameters({"gan": settings})  # merged into the base's hyper-parameters
         self.gan = settings
         self.discriminator = PatchDiscriminator(in_channels=3, **settings["discriminator"])

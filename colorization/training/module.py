@@ -99,14 +99,18 @@ class ColorizationModule(L.LightningModule):
         if channels_last not in CHANNELS_LAST_CHOICES:
             raise ValueError(f"module.channels_last must be true, false or auto, got {channels_last!r}")
         compile_opts = {**DEFAULT_COMPILE, **dict(plain(compile) or {})}
+        loss_cfg = dict(plain(loss))
+        loss_kw = {k: v for k, v in loss_cfg.items() if k != "name"}
+        self.loss_fn = create_loss(loss_cfg["name"], **loss_kw)
+        # The head's stride is the loss's, but the network is built from it: the stored loss config names it, so
+        # the checkpoint loader rebuilds the same network whatever the loss's default becomes.
+        loss_cfg["output_stride"] = self.loss_fn.output_stride
         self.save_hyperparameters({
-            "model": plain(model), "loss": plain(loss), "optimizer": plain(optimizer), "scheduler": plain(scheduler),
+            "model": plain(model), "loss": loss_cfg, "optimizer": plain(optimizer), "scheduler": plain(scheduler),
             "scheduler_interval": scheduler_interval, "freeze_encoder_epochs": freeze_encoder_epochs,
             "encoder_lr_mult": encoder_lr_mult, "compile": compile_opts, "channels_last": channels_last,
         })
-        loss_kw = dict(self.hparams.loss)
-        self.loss_fn = create_loss(loss_kw.pop("name"), **loss_kw)
-        self.net = model_from_config(self.hparams.model, self.loss_fn.out_channels)
+        self.net = model_from_config(self.hparams.model, self.loss_fn.out_channels, self.loss_fn.output_stride)
         self.channels_last = channels_last
         # Decided once the device is known (setup); None: by each input's device (no Trainer).
         self._use_channels_last: bool | None = True if channels_last is True else None
@@ -158,7 +162,8 @@ class ColorizationModule(L.LightningModule):
 
     # ------------------------------------------------------------------ forward
     def forward(self, L_: torch.Tensor) -> torch.Tensor:
-        """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, H, W]`` (unbounded)."""
+        """``L [B,1,H,W]`` in [-1,1] -> network output ``[B, loss.out_channels, ceil(H/s), ceil(W/s)]``
+        (unbounded), s = ``loss.output_stride``."""
         use_cl = self._use_channels_last
         if use_cl is None:
             use_cl = self._wants_channels_last(L_.device)
@@ -168,11 +173,17 @@ class ColorizationModule(L.LightningModule):
 
     @torch.no_grad()
     def colorize_normalized(self, L_: torch.Tensor) -> torch.Tensor:
-        """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` in [-1,1] (normalised), decoded by the loss."""
-        return self.loss_fn.decode(self(L_).float())
+        """``L [B,1,H,W]`` in [-1,1] -> predicted ``ab [B,2,H,W]`` in [-1,1] (normalised), decoded by the loss
+        and brought to L's full size (every picture and metric sees that)."""
+        return self.full_ab(self(L_), L_)
+
+    def full_ab(self, pred: torch.Tensor, L_: torch.Tensor) -> torch.Tensor:
+        """Network output (the loss's head grid) -> ab ``[B,2,H,W]`` normalised at the size of ``L [B,1,H,W]``."""
+        return self.loss_fn.decode_full(pred.float(), L_.shape[-2:])
 
     def _step(self, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(L, ab)`` (or ``(L, ab, positions)``) -> ``(scalar loss, network output [B, loss.out_channels, H, W])``."""
+        """``(L, ab)`` (or ``(L, ab, positions)``) -> ``(scalar loss, network output [B, loss.out_channels, h, w])``
+        on the loss's head grid; the loss brings the full-size ab to that grid itself."""
         L_, ab = batch[0], batch[1]
         pred = self(L_)
         return self.loss_fn(pred.float(), ab), pred
@@ -195,7 +206,7 @@ class ColorizationModule(L.LightningModule):
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
         self.val_loss(loss)
-        self.val_metrics.update(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        self.val_metrics.update(batch[0], self.full_ab(pred, batch[0]), batch[1])
 
     def on_validation_epoch_end(self) -> None:
         values = {k: v for k, v in self.val_metrics.compute().items()}
@@ -222,7 +233,7 @@ class ColorizationModule(L.LightningModule):
         """``(L, ab)`` or ``(L, ab, positions int64 [B])``: the latter also keeps each image's metrics."""
         loss, pred = self._step(batch)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch[0]))
-        values = self.test_metrics.per_image(batch[0], self.loss_fn.decode(pred.float()), batch[1])
+        values = self.test_metrics.per_image(batch[0], self.full_ab(pred, batch[0]), batch[1])
         self.test_metrics.update(values=values)
         if len(batch) > 2:
             self._test_parts.append((batch[2], values))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
 from pathlib import Path
 
@@ -41,8 +42,15 @@ def test_run_all_quick_writes_the_ratios(tmp_path, capsys):
     assert set(saved["models"]) == {"vanilla", "unet-resnet34"}
     assert all(m["predict_images_per_s"] > 0 for m in saved["models"].values())
     assert (tmp_path / "data" / "n48_s32" / "done").is_file()  # the Kaggle-layout set it read
+    # The ce / l1 training step ratio of each model, beside the others, from alternating rounds.
+    assert set(saved["ce_l1_step_ratio"]) == {"vanilla", "unet-resnet34"}
+    for name, r in saved["loss_ratio"].items():
+        assert len(r["round_ratios"]) == r["rounds"] == 2 and r["steps"] == 2 * 2
+        assert saved["ce_l1_step_ratio"][name] == pytest.approx(statistics.median(r["round_ratios"]))
+        assert r["ce_step_s"] > 0 and r["l1_step_s"] > 0 and (r["size"], r["batch"]) == (32, 2)
     text = capsys.readouterr().out
     assert "framework overhead (Trainer / bare step)" in text and "<= 1.03" in text and ">= 20x" in text
+    assert "ce / l1 train step (vanilla 32px batch 2)" in text and "<= 1.5x" in text
 
 
 def test_bench_gpu_dry_run_covers_every_mode(tmp_path):

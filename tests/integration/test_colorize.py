@@ -391,3 +391,36 @@ def test_python_m_colorization_cli_colours_a_file(ckpt, real_photos, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "colorization.cli", str(src), "--ckpt", str(tmp_path / "x.ckpt")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "x.ckpt does not exist" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------- quarter-size heads
+@pytest.fixture(scope="session")
+def ce_ckpt(tmp_path_factory) -> Path:
+    """A tiny vanilla model with the classification loss: its head predicts a quarter-resolution grid."""
+    from colorization.training.module import ColorizationModule
+
+    torch.manual_seed(0)
+    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]}, loss={"name": "ce"},
+                                optimizer=OPTIMIZER)
+    with torch.no_grad():
+        module.net.head.weight.mul_(30.0)  # peaked logits: ab that varies across the picture
+    return save_checkpoint(module, tmp_path_factory.mktemp("ce_ckpt") / "ce.ckpt")
+
+
+@pytest.mark.parametrize(("size", "photo_hw"), [(32, (45, 31)), (30, (64, 50)), (29, (17, 90))])
+def test_a_ce_checkpoint_colorizes_any_size(ce_ckpt, real_photos, size, photo_hw):
+    # Neither the network size nor the photo is a multiple of the head's stride (4): the ab is still full size.
+    colorizer = load_colorizer(ce_ckpt, device="cpu", size=size)
+    assert colorizer.module.loss_fn.output_stride == colorizer.module.net.output_stride == 4
+    photo = np.ascontiguousarray(real_photos["skimage_astronaut"][100 : 100 + photo_hw[0], 200 : 200 + photo_hw[1]])
+    out = colorize(photo, colorizer)
+    assert out.shape == (*photo_hw, 3) and out.dtype == np.uint8
+    assert_same_lightness(out, photo)
+    ab = colorizer.predict_ab([lightness_from_srgb8(photo)])[0]
+    assert ab.shape == (2, size, size) and ab.std() > 1.0  # a* b* units: real colour, not a flat field
+    # In LAB bytes at the network size: the training module's full-size ab, rendered, pixel for pixel.
+    lab8 = rgb_to_lab8(torch.from_numpy(photo[:size, :size].transpose(2, 0, 1).copy()))[None]
+    if lab8.shape[-2:] == (size, size):
+        L_ = lab8_to_normalized(lab8)[0]
+        want = render_normalized(L_, load_trained(ce_ckpt).colorize_normalized(L_)).permute(0, 2, 3, 1)
+        assert torch.equal(colorizer.colorize_lab8(lab8), want)

@@ -53,8 +53,11 @@ def test_every_model_and_loss_trains(model, loss, lab8):
     m = _module(model, loss, lab8)
     batch = prepare_batch(lab8)
     out = m(batch[0])
-    assert out.shape == (8, m.loss_fn.out_channels, 32, 32)
-    assert m.loss_fn.decode(out).shape == (8, 2, 32, 32)
+    side = 32 // m.loss_fn.output_stride  # ce: Zhang's quarter resolution; regression: full size
+    assert m.loss_fn.output_stride == (4 if loss == "ce" else 1)
+    assert out.shape == (8, m.loss_fn.out_channels, side, side)
+    assert m.loss_fn.decode(out).shape == (8, 2, side, side)
+    assert m.colorize_normalized(batch[0]).shape == (8, 2, 32, 32)
     losses = _train(m, batch, 8)
     assert all(torch.isfinite(torch.tensor(losses)))
     assert min(losses[-3:]) < losses[0], f"{model} x {loss}: {losses}"
@@ -80,6 +83,27 @@ def test_predict_step_gives_rgb_uint8_with_the_true_lightness(lab8):
     assert rgb.dtype == torch.uint8 and rgb.shape == (8, 3, 32, 32)
     L_back = rgb_to_lab8(rgb)[:, 0].int()
     assert (L_back - lab8[:, 0].int()).abs().float().mean() < 1.5
+
+
+@pytest.mark.parametrize("model", ["vanilla", "unet"])
+def test_a_quarter_resolution_head_gives_full_size_ab_everywhere(model, lab8):
+    # 30x26: not a multiple of the stride. Metrics, pictures and predict_step all see ab at L's full size,
+    # upsampled from the head's grid; the loss compares on that grid.
+    m = _module(model, "ce", lab8).eval()
+    L_, ab = (t[..., :30, :26] for t in prepare_batch(lab8))
+    pred = m(L_)
+    assert pred.shape == (8, 313, 8, 7)
+    full = m.colorize_normalized(L_)
+    assert full.shape == (8, 2, 30, 26) and full.abs().max() <= 1.0
+    upsampled = torch.nn.functional.interpolate(m.loss_fn.decode(pred), scale_factor=4.0, mode="bilinear")
+    torch.testing.assert_close(full, upsampled[..., :30, :26])
+    rgb = m.predict_step((L_, ab), 0)
+    assert rgb.shape == (8, 3, 30, 26) and rgb.dtype == torch.uint8
+    m.validation_step((L_, ab), 0)
+    reference = ColorizationMetrics()
+    reference.update(L_, full, ab)
+    assert m.val_metrics.compute()["psnr"] == pytest.approx(float(reference.compute()["psnr"]), rel=1e-6)
+    assert float(m._step((L_, ab))[0]) == pytest.approx(float(m.loss_fn(pred, ab)), rel=1e-6)
 
 
 def test_checkpoint_holds_each_weight_once(lab8, tmp_path):
@@ -145,12 +169,16 @@ def test_run_options_are_not_model_hyper_parameters(lab8):
     assert m._forward_net is m.net and m.channels_last == "auto"
     assert set(m.hparams) == {"model", "loss", "optimizer", "scheduler", "scheduler_interval",
                               "freeze_encoder_epochs", "encoder_lr_mult", "compile", "channels_last"}
-    assert m.hparams.loss == {"name": "l1"} and isinstance(m.hparams.model, dict)
+    # The head's stride is stored with the loss, so the checkpoint loader rebuilds the same network.
+    assert m.hparams.loss == {"name": "l1", "output_stride": 1} and isinstance(m.hparams.model, dict)
+    ce = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "ce", "k": 3}, optimizer=ADAM)
+    assert ce.hparams.loss == {"name": "ce", "k": 3, "output_stride": 4} and ce.net.output_stride == 4
     assert not hasattr(ColorizationModule, "unpack")  # batches are always (L, ab) from the datamodule
 
 
 # ---------------------------------------------------------------------------------------------- sample grid
-def test_sample_grid_shows_the_fixed_val_images_as_colorize_sees_them(real_crops, tmp_path):
+@pytest.mark.parametrize("loss", ["l1", "ce"])
+def test_sample_grid_shows_the_fixed_val_images_as_colorize_sees_them(loss, real_crops, tmp_path):
     import lightning as L
     import numpy as np
     from PIL import Image
@@ -165,7 +193,7 @@ def test_sample_grid_shows_the_fixed_val_images_as_colorize_sees_them(real_crops
                                 seed=1)
     grid = SampleGridCallback(num_images=3, out_dir=str(tmp_path / "samples"))
     torch.manual_seed(0)
-    m = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"}, optimizer=ADAM)
+    m = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": loss}, optimizer=ADAM)
     trainer = L.Trainer(accelerator="cpu", max_epochs=2, limit_train_batches=1, limit_val_batches=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                         num_sanity_val_steps=0, callbacks=[grid])

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from colorization.inference.checkpoint import load_trained, translate_legacy_hparams
+from colorization.losses import ClassificationLoss
 from colorization.losses.rebalance import estimate_ab_prior
 from colorization.models.config import model_from_config
 from colorization.training.module import ColorizationModule
@@ -31,9 +32,15 @@ def ckpt(request, tmp_path_factory):
 def test_same_colours_as_the_module(ckpt):
     path, module = ckpt
     trained = load_trained(path)
-    L = torch.rand(2, 1, 40, 56) * 2 - 1
-    torch.testing.assert_close(trained.colorize_normalized(L), module.colorize_normalized(L))
+    L = torch.rand(2, 1, 40, 54) * 2 - 1  # 54: not a multiple of the ce head's stride
+    ab = trained.colorize_normalized(L)
+    assert ab.shape == (2, 2, 40, 54)  # full size, whatever the head's stride
+    torch.testing.assert_close(ab, module.colorize_normalized(L))
     assert trained.hparams["model"] == UNET
+    # The stride travels with the loss: the same network comes back (ce: Zhang's quarter resolution).
+    stride = 4 if module.hparams.loss["name"] == "ce" else 1
+    assert trained.net.output_stride == trained.loss_fn.output_stride == stride
+    assert list(trained.net.state_dict()) == list(module.net.state_dict())
 
 
 # One fresh interpreter is enough: loading a ce checkpoint imports everything an l1 one does, and more.
@@ -91,7 +98,7 @@ def test_gan_checkpoints_load_as_an_l1_head(tmp_path, layout):
     torch.save({"state_dict": state, "hyper_parameters": {"model": {**model, "compile": False}, "loss": loss}},
                path)
     trained = load_trained(path)
-    assert trained.hparams["loss"] == {"name": "l1"}
+    assert trained.hparams["loss"] == {"name": "l1", "output_stride": 1}
     L = torch.rand(2, 1, 32, 32) * 2 - 1
     want = net(L).clamp(-1, 1)
     assert want.abs().max() > 0.1
@@ -103,8 +110,32 @@ def test_translate_legacy_hparams_keeps_only_network_and_loss_state():
           "loss": {"name": "gan", "lambda_l1": 10.0}}
     state = {"net.a": torch.zeros(1), "loss_fn.discriminator.w": torch.zeros(1), "val_best.psnr.x": torch.zeros(1)}
     new_hp, new_state = translate_legacy_hparams(hp, state)
-    assert new_hp == {"model": {"name": "unet", "encoder": "resnet18"}, "loss": {"name": "l1"}}
+    assert new_hp == {"model": {"name": "unet", "encoder": "resnet18"}, "loss": {"name": "l1", "output_stride": 1}}
     assert list(new_state) == ["net.a"]
+    # A loss config without output_stride is from before it existed: a full-size head, whatever the loss.
+    assert translate_legacy_hparams({"model": {}, "loss": {"name": "ce"}}, {})[0]["loss"]["output_stride"] == 1
+    stored = {"name": "ce", "output_stride": 4}
+    assert translate_legacy_hparams({"model": {}, "loss": stored}, {})[0]["loss"] == stored
+
+
+@pytest.mark.parametrize("model", [UNET, {"name": "vanilla", "widths": [8, 16, 32, 64]}])
+def test_a_ce_checkpoint_from_before_output_stride_keeps_its_full_size_head(model, tmp_path):
+    """Before the classification head moved to a quarter resolution, a ce run's loss config had no stride."""
+    torch.manual_seed(2)
+    net = model_from_config(model, 313).eval()  # full-size output, as every network was built then
+    prior = torch.rand(313)
+    loss = ClassificationLoss(prior=prior, output_stride=1)
+    state = {**{f"net.{k}": v for k, v in net.state_dict().items()},
+             **{f"loss_fn.{k}": v for k, v in loss.state_dict().items()}}
+    path = tmp_path / "old_ce.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": {"model": model, "loss": {"name": "ce", "k": 5}}}, path)
+    trained = load_trained(path)
+    assert trained.loss_fn.output_stride == 1 and trained.net.output_stride == 1
+    assert trained.hparams["loss"] == {"name": "ce", "k": 5, "output_stride": 1}
+    torch.testing.assert_close(trained.loss_fn.weights, loss.weights)
+    L = torch.rand(1, 1, 36, 28) * 2 - 1
+    with torch.no_grad():
+        torch.testing.assert_close(trained(L), loss.decode(net(L)))  # the same colours, at full size
 
 
 # ---------------------------------------------------------------------------------------------- errors

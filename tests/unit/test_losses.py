@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from colorization.color import rgb_to_lab8
 from colorization.losses import (
@@ -18,6 +19,7 @@ from colorization.losses import (
 )
 from colorization.losses.ab_bins import bin_index_of, candidate_table, knn_bins
 from colorization.losses.rebalance import smooth_prior
+from colorization.losses.resolution import head_size, pool_to_stride, upsample_from_stride
 
 # The paper's pts_in_hull.npy as rows "a: b_min..b_max" (grid 10), written out independently of the package.
 PAPER_ROWS = {
@@ -109,21 +111,38 @@ def test_class_weights_have_unit_expectation():
     torch.testing.assert_close(class_weights(prior, lam=1.0), torch.ones(313))  # λ=1: no rebalancing
 
 
-def test_ce_loss_equals_dense_reference_with_rebalancing():
+@pytest.mark.parametrize("stride", [1, 4])
+def test_ce_loss_equals_dense_reference_with_rebalancing(stride):
     g = torch.Generator().manual_seed(3)
     prior = torch.rand(313, generator=g)
-    loss = ClassificationLoss(prior=prior)
+    loss = ClassificationLoss(prior=prior, output_stride=stride)
     pred = torch.randn(2, 313, 5, 4, generator=g)
-    target = torch.rand(2, 2, 5, 4, generator=g) * 1.4 - 0.7
-    idx, z = loss.encode(target)
+    # Full size: 5x4 cells of stride x stride pixels; the last cell row / column hangs one pixel over the edge.
+    target = torch.rand(2, 2, 5 * stride - (stride > 1), 4 * stride - (stride > 1), generator=g) * 1.4 - 0.7
+    # The reference target of a cell: the mean ab of the pixels it holds (written out, not via the package).
+    cells = torch.zeros(2, 2, 5, 4)
+    for i in range(5):
+        for j in range(4):
+            cells[:, :, i, j] = target[:, :, i * stride : (i + 1) * stride, j * stride : (j + 1) * stride].mean((2, 3))
+    if stride > 1:  # edge cells average the replicated last row / column, which weighs it (stride - 1) / stride
+        torch.testing.assert_close(loss.target_at_head(target)[..., :4, :3], cells[..., :4, :3])
+        cells = loss.target_at_head(target)
+    idx, z = loss.encode(cells)
     dense = torch.zeros_like(pred).scatter_(1, idx, z)
-    ce = -(dense * torch.log_softmax(pred, 1)).sum(1)
+    pred_ref = pred.clone().requires_grad_()
+    ce = -(dense * torch.log_softmax(pred_ref, 1)).sum(1)
     ref = (class_weights(prior / prior.sum())[idx[:, 0]] * ce).mean()
-    torch.testing.assert_close(loss(pred, target), ref, rtol=1e-5, atol=1e-6)
+    pred.requires_grad_()
+    value = loss(pred, target)
+    torch.testing.assert_close(value, ref, rtol=1e-5, atol=1e-6)
+    # The hand-written backward (softmax - target, weighted) equals autograd through the dense formula.
+    (3.0 * value).backward()
+    (3.0 * ref).backward()
+    torch.testing.assert_close(pred.grad, pred_ref.grad, rtol=1e-5, atol=1e-8)
 
 
 def test_ce_of_the_soft_target_beats_uniform_logits():
-    loss = ClassificationLoss()
+    loss = ClassificationLoss(output_stride=1)
     target = torch.rand(1, 2, 4, 4, generator=torch.Generator().manual_seed(4)) * 1.2 - 0.6
     idx, z = loss.encode(target)
     perfect = torch.log(torch.zeros(1, 313, 4, 4).scatter_(1, idx, z) + 1e-12)
@@ -134,11 +153,13 @@ def test_ce_of_the_soft_target_beats_uniform_logits():
     assert loss(perfect, target) < uniform - 3.0
 
 
-@pytest.mark.parametrize("name", ["l1", "mse", "huber", "ce"])
-def test_loss_falls_when_optimising_free_predictions(name):
+@pytest.mark.parametrize(("name", "stride"), [("l1", 1), ("mse", 1), ("huber", 1), ("ce", 1), ("ce", 4), ("l1", 2)])
+def test_loss_falls_when_optimising_free_predictions(name, stride):
     torch.manual_seed(0)
-    loss = create_loss(name)
-    target = torch.rand(2, 2, 8, 8) * 1.2 - 0.6
+    loss = create_loss(name, output_stride=stride)
+    # Smooth over each stride x stride cell, so a cell's mean ab is every pixel's ab and the fit can be exact.
+    target = (torch.rand(2, 2, 8, 8) * 1.2 - 0.6).repeat_interleave(stride, 2).repeat_interleave(stride, 3)
+    target = target[..., : 8 * stride - (stride > 1), : 8 * stride - (stride > 1)]  # not a multiple of stride
     pred = torch.zeros(2, loss.out_channels, 8, 8, requires_grad=True)
     opt = torch.optim.Adam([pred], lr=0.1)
     values = []
@@ -149,8 +170,9 @@ def test_loss_falls_when_optimising_free_predictions(name):
         opt.step()
         values.append(value.item())
     assert values[-1] < 0.5 * values[0]
-    decoded = loss.decode(pred.detach())
-    assert decoded.shape == target.shape
+    assert loss.decode(pred.detach()).shape == (2, 2, 8, 8)  # on the head's grid
+    decoded = loss.decode_full(pred.detach(), target.shape[-2:])
+    assert decoded.shape == target.shape  # at full size, whatever the stride
     # Decoding the fitted head moves ab towards the target (mean ab* error shrinks well below the start).
     start_err = (target * 128).norm(dim=1).mean()
     assert ((decoded - target) * 128).norm(dim=1).mean() < 0.5 * start_err
@@ -159,6 +181,11 @@ def test_loss_falls_when_optimising_free_predictions(name):
 def test_registry_and_interface():
     assert set(list_losses()) >= {"l1", "mse", "huber", "ce"}
     assert create_loss("ce").out_channels == 313 and create_loss("ce").needs_prior
+    # Zhang et al.'s quarter resolution for the classification head; regression at full size.
+    assert create_loss("ce").output_stride == 4 and create_loss("ce", output_stride=1).output_stride == 1
+    assert {create_loss(n).output_stride for n in ("l1", "mse", "huber")} == {1}
+    with pytest.raises(ValueError, match="power of two"):
+        create_loss("ce", output_stride=3)
     assert not create_loss("ce", rebalance=False).needs_prior
     for name in ("l1", "mse", "huber"):
         loss = create_loss(name)
@@ -173,6 +200,8 @@ def test_registry_and_interface():
         create_loss("nope")
     with pytest.raises(ValueError, match="out_channels"):
         create_loss("ce")(torch.zeros(1, 2, 4, 4), torch.zeros(1, 2, 4, 4))
+    with pytest.raises(ValueError, match="stride-4 grid"):  # a full-size head for a quarter-resolution loss
+        create_loss("ce")(torch.zeros(1, 313, 8, 8), torch.zeros(1, 2, 8, 8))
 
 
 def test_prior_and_weights_travel_in_the_state_dict():
@@ -238,3 +267,20 @@ def test_prior_cache_is_created_once_and_reused(tmp_path):
     cached_prior(data, path, max_images=2)  # different settings: recomputed on evenly spaced images 0 and 3
     assert data.calls == 6
     assert int(torch.from_numpy(np.load(path)).argmax()) in (bin_index_of(0, 0), bin_index_of(40, 40))
+
+
+def test_head_grid_is_anchored_at_the_top_left_for_any_size():
+    g = torch.Generator().manual_seed(6)
+    small = torch.rand(2, 2, 3, 5, generator=g) * 2 - 1
+    whole = upsample_from_stride(small, 4, (12, 20))  # an exact multiple: plain bilinear between cell centres
+    torch.testing.assert_close(whole, F.interpolate(small, size=(12, 20), mode="bilinear", align_corners=False))
+    # A size that is not a multiple is the same picture, cut: cell (i, j) stays over pixels [4i, 4i+4).
+    torch.testing.assert_close(upsample_from_stride(small, 4, (10, 17)), whole[..., :10, :17])
+    assert head_size(10, 17, 4) == (3, 5) and head_size(12, 20, 4) == (3, 5)
+    with pytest.raises(ValueError, match="stride-4 grid of 13x17"):
+        upsample_from_stride(small, 4, (13, 17))
+    # Pooling: each cell's mean; a field constant per cell comes back exactly.
+    blocks = small.repeat_interleave(4, 2).repeat_interleave(4, 3)
+    torch.testing.assert_close(pool_to_stride(blocks, 4), small)
+    torch.testing.assert_close(pool_to_stride(blocks[..., :10, :17], 4), small)
+    assert pool_to_stride(blocks, 1) is blocks and upsample_from_stride(blocks, 1, (12, 20)) is blocks

@@ -19,7 +19,7 @@ from colorization.models import (
     model_from_config,
     set_encoder_frozen,
 )
-from colorization.models.blocks import SCSE
+from colorization.models.blocks import SCSE, pad_to_multiple
 from tests.support.small_models import SMALL, TINY_ENCODER, one_thread, small  # noqa: F401 - fixture
 
 
@@ -103,6 +103,50 @@ def test_odd_sizes_are_padded_and_cropped_back(name, size):
     assert torch.isfinite(y).all()
 
 
+# What each model builds for a head at a quarter resolution (Zhang et al.): no decoder layer finer than it.
+QUARTER_DECODER_BLOCKS = {"vanilla": 1, "resnet": 3, "unet": 3}
+
+
+@pytest.mark.parametrize("name", ["vanilla", "resnet", "unet"])
+@pytest.mark.parametrize("size", [(64, 32), (50, 70), (33, 17), (1, 97), (1, 1)])
+def test_output_stride_gives_the_head_grid_of_any_size(name, size):
+    model = small(name, 313, output_stride=4).eval()
+    assert (model.head_stride, model.output_stride) == (4, 4)
+    assert len(model.decoder.blocks) == QUARTER_DECODER_BLOCKS[name]
+    with torch.no_grad():
+        y = model(torch.rand(1, 1, *size) * 2 - 1)
+    assert y.shape == (1, 313, -(-size[0] // 4), -(-size[1] // 4))  # ceil: the last cell may hang over
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", ["vanilla", "unet"])
+def test_the_output_grid_starts_at_the_top_left_pixel(name):
+    # Cell (i, j) covers pixels [4i, 4i+4) x [4j, 4j+4) even when the size is not a multiple of 4: a 27x21 image
+    # gives exactly the cells of itself extended to 28x24 by repeating its last row / column (padding after it).
+    model = small(name, 2, output_stride=4).eval()
+    image = torch.rand(1, 1, 27, 21) * 2 - 1
+    extended = torch.nn.functional.pad(image, (0, 3, 0, 1), mode="replicate")
+    with torch.no_grad():
+        torch.testing.assert_close(model(image), model(extended), rtol=1e-5, atol=1e-5)
+    # The padding to the encoder stride puts whole cells before the image (align), about evenly otherwise.
+    assert pad_to_multiple(torch.zeros(1, 1, 20, 21), 32, align=4)[1] == (4, 4, 20, 21)
+    assert pad_to_multiple(torch.zeros(1, 1, 20, 21), 32)[1] == (6, 5, 20, 21)
+
+
+def test_vanilla_head_stride_and_its_old_name():
+    # Vanilla's head runs at a quarter by default; its full-size output is the head upsampled (as ever).
+    assert (small("vanilla").head_stride, small("vanilla").output_stride) == (4, 1)
+    assert small("vanilla", head_stride=2).head_stride == 2
+    # Configs and checkpoints from before called the head's place `output_stride`: the same network.
+    old = model_from_config({"name": "vanilla", "widths": [8, 16, 32], "output_stride": 2}, out_channels=2)
+    assert (old.head_stride, old.output_stride) == (2, 1)
+    assert list(old.state_dict()) == list(small("vanilla", head_stride=2).state_dict())
+    with pytest.raises(ValueError, match="loss.output_stride"):
+        model_from_config({"name": "unet", **TINY_ENCODER, "output_stride": 4}, out_channels=2)
+    with pytest.raises(ValueError, match="power of two"):
+        small("vanilla", output_stride=3)
+
+
 def test_wrong_input_channels_is_a_clear_error():
     with pytest.raises(ValueError, match=r"\[B,1,H,W\]"):
         small("vanilla")(torch.zeros(1, 3, 32, 32))
@@ -143,8 +187,11 @@ def test_unet_has_separate_parts_skips_and_scse():
 
 def test_short_decoder_ends_early_and_upsamples_the_head():
     model = create_model("unet", 313, **TINY_ENCODER)
-    assert model.output_stride == 8
+    assert (model.head_stride, model.output_stride) == (8, 1)
     assert model(torch.zeros(2, 1, 40, 24)).shape == (2, 313, 40, 24)
+    quarter = create_model("unet", 313, output_stride=4, **TINY_ENCODER)  # same layers: head at 8, up to 4
+    assert list(quarter.state_dict()) == list(model.state_dict())
+    assert quarter(torch.zeros(2, 1, 40, 24)).shape == (2, 313, 10, 6)
     with pytest.raises(ValueError, match="decoder_channels has 6 entries"):
         create_model("unet", 2, encoder="resnet10t", decoder_channels=(8,) * 6)
 

@@ -57,7 +57,7 @@ def _checkpoint(path: Path, seed: int) -> None:
     from colorization.training.module import ColorizationModule
 
     torch.manual_seed(seed)
-    m = ColorizationModule(model={"name": "vanilla", "widths": [4, 8], "output_stride": 2}, loss={"name": "l1"},
+    m = ColorizationModule(model={"name": "vanilla", "widths": [4, 8], "head_stride": 2}, loss={"name": "l1"},
                            optimizer={"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3})
     path.parent.mkdir(parents=True)
     torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams)}, path)
