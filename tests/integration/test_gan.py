@@ -212,7 +212,7 @@ def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
     assert any(k.startswith("discriminator.") for k in ckpt["state_dict"])
     assert {k.split(".")[0] for k in ckpt["state_dict"]} <= {"net", "loss_fn", "discriminator", "val_loss",
                                                              "val_metrics", "test_metrics", "val_best"}
-    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1"}
+    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1", "output_stride": 1}
     assert ckpt["hyper_parameters"]["gan"]["gradient_clip_val"] == 1.0
     assert [s["last_epoch"] for s in ckpt["lr_schedulers"]] == [1, 1]
     old_path = tmp_path / "old.ckpt"
@@ -230,7 +230,7 @@ def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
         assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
 
     loaded = GANModule.load_from_checkpoint(old_path, weights_only=False)
-    assert loaded.hparams.loss == {"name": "l1"} and loaded.gan["gradient_clip_val"] == 1.0
+    assert loaded.hparams.loss == {"name": "l1", "output_stride": 1} and loaded.gan["gradient_clip_val"] == 1.0
     for k, v in module.discriminator.state_dict().items():
         assert torch.equal(loaded.discriminator.state_dict()[k], v), k
 
@@ -288,7 +288,7 @@ def test_gan_run_resumes_from_last_ckpt(tmp_path):
     second = train(_compose([*tiny, "trainer.max_epochs=2"], run_dir))
     ckpt = torch.load(second["last_ckpt"], weights_only=False)
     assert second["epochs"] == 2 and ckpt["epoch"] == 1 and ckpt["global_step"] == 8  # continued, not restarted
-    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1"} and "gan" in ckpt["hyper_parameters"]
+    assert ckpt["hyper_parameters"]["loss"] == {"name": "l1", "output_stride": 1} and "gan" in ckpt["hyper_parameters"]
     assert sorted(p.name for p in (run_dir / "samples").glob("*.png")) == ["epoch_000.png", "epoch_001.png"]
     # The one checkpoint loader needs only net. + loss_fn. and the plain model / loss hyper-parameters.
     colorizer = load_trained(second["last_ckpt"])
