@@ -375,6 +375,7 @@ def test_colorize_lab8_at_another_size_keeps_size_and_lightness(colorizer, real_
 
 
 # ---------------------------------------------------------------------------------------------- command line
+@pytest.mark.slow  # a fresh interpreter (~9 s); the command's logic runs in-process in the tests above
 def test_python_m_colorization_cli_colours_a_file(ckpt, real_photos, tmp_path):
     """The command in its own process, as a user runs it (``colorize`` is this module's ``main``)."""
     src = tmp_path / "old.png"

@@ -90,6 +90,7 @@ def folder_run(ckpt, photo_dir, tmp_path_factory) -> tuple[dict, Path]:
     return result, run_dir
 
 
+@pytest.mark.slow  # an eval.py process (~7 s); folder evaluation itself runs in-process in the tests above
 def test_eval_py_command_line_writes_metrics_and_counts(ckpt, photo_dir, tmp_path):
     """The one subprocess run: the Hydra command line, its run dir and its job status."""
     run_dir = tmp_path / "run"
