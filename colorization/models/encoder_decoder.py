@@ -12,6 +12,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from torch import nn
+
 from .base import ColorizationNet
 from .blocks import UpsamplingDecoder
 from .encoders import create_encoder
@@ -49,14 +51,33 @@ class EncoderDecoder(ColorizationNet):
         encoder_kwargs: dict | None = None,
         output_stride: int = 1,
     ) -> None:
-        enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
-        channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
-        decoder = UpsamplingDecoder(
-            channels, reductions, decoder_channels, use_skips=False, attention=attention, num_convs=decoder_convs,
-            finest_stride=output_stride,
-        )
-        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode, output_stride)
+        enc, decoder = timm_encoder_and_decoder(encoder, pretrained, weights, hub_timeout_s, encoder_kwargs,
+                                                decoder_channels, False, attention, decoder_convs, output_stride)
+        super().__init__(enc, decoder, out_channels, enc.feature_info.reduction()[-1], head_kernel_size, pad_mode,
+                         output_stride)
         self.encoder_name = encoder
+
+
+def timm_encoder_and_decoder(
+    encoder: str,
+    pretrained: bool,
+    weights: str | None,
+    hub_timeout_s: float,
+    encoder_kwargs: dict | None,
+    decoder_channels: Sequence[int],
+    use_skips: bool,
+    attention: str | None,
+    decoder_convs: int,
+    output_stride: int,
+) -> tuple[nn.Module, UpsamplingDecoder]:
+    """A timm encoder and the upsampling decoder over its features: the parts :class:`EncoderDecoder` (no skips)
+    and :class:`~colorization.models.unet.UNet` (skips) are built from; arguments as theirs."""
+    enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
+    decoder = UpsamplingDecoder(
+        enc.feature_info.channels(), enc.feature_info.reduction(), decoder_channels, use_skips=use_skips,
+        attention=attention, num_convs=decoder_convs, finest_stride=output_stride,
+    )
+    return enc, decoder
 
 
 @register_model("encoder_decoder")

@@ -7,8 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import ColorizationNet
-from .blocks import UpsamplingDecoder
-from .encoders import create_encoder
+from .encoder_decoder import timm_encoder_and_decoder
 from .registry import register_model
 
 
@@ -38,13 +37,10 @@ class UNet(ColorizationNet):
         encoder_kwargs: dict | None = None,
         output_stride: int = 1,
     ) -> None:
-        enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
-        channels, reductions = enc.feature_info.channels(), enc.feature_info.reduction()
-        decoder = UpsamplingDecoder(
-            channels, reductions, decoder_channels, use_skips=True, attention=attention, num_convs=decoder_convs,
-            finest_stride=output_stride,
-        )
-        super().__init__(enc, decoder, out_channels, reductions[-1], head_kernel_size, pad_mode, output_stride)
+        enc, decoder = timm_encoder_and_decoder(encoder, pretrained, weights, hub_timeout_s, encoder_kwargs,
+                                                decoder_channels, True, attention, decoder_convs, output_stride)
+        super().__init__(enc, decoder, out_channels, enc.feature_info.reduction()[-1], head_kernel_size, pad_mode,
+                         output_stride)
         self.encoder_name = encoder
 
 
