@@ -7,7 +7,8 @@ A Hydra callback writes into the sweep dir at the end of every multirun, and pri
   ``n_seeds``, ``n_images``, per metric the mean and ``<metric>_ci_low`` / ``_ci_high``, the gray floor, the paired
   difference against the baseline with its interval, and ``verdict`` (PSNR), ``verdict_ssim``, ``verdict_auc``;
 * ``jobs.csv``: one row per job (:func:`colorization.runs.sweep_table.collect_rows`);
-* ``summary.md``: both tables, the group table first.
+* ``summary.md``: both tables, the group table first;
+* ``report.html``: the tables, charts and test pictures as one offline page (:mod:`colorization.runs.report_html`).
 
 ``python -m colorization.sweep_summary SWEEP_DIR`` rebuilds them for any sweep dir. Everything comes from each
 job's ``job_status.json``, ``metrics.json`` values and ``test_images.csv``, so every launcher works.
@@ -29,7 +30,8 @@ from omegaconf import DictConfig
 from colorization.runs.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS, group_columns, group_rows
 from colorization.runs.sweep_table import collect_rows
 
-__all__ = ["SweepSummary", "SweepSummaryCallback", "collect_rows", "main", "summarize", "write_summary"]
+__all__ = ["SweepSummary", "SweepSummaryCallback", "collect_rows", "main", "summarize", "write_report",
+           "write_summary"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _with_ci(row: dict[str, Any], name: str, decimals: int, sep: str = " ") -> str:
+def with_ci(row: dict[str, Any], name: str, decimals: int, sep: str = " ") -> str:
     """``mean [low, high]`` (``sep`` between them), or the mean alone when there is no interval."""
     if row.get(name) is None:
         return ""
@@ -79,8 +81,8 @@ def _group_view(summary: SweepSummary, sep: str = " ", metrics: tuple[str, ...] 
             *(f"Δ{m}" for m in metrics), *VERDICT_COLUMNS.values(), "n_failed"]
     rows = []
     for r in summary.groups:
-        means = [_with_ci(r, m, DECIMALS[m], sep) for m in (*metrics, "dcf", "psnr_gray")]
-        diffs = [_with_ci(r, f"Δ{m}_vs_{summary.baseline_model}", DECIMALS[m], sep) for m in metrics]
+        means = [with_ci(r, m, DECIMALS[m], sep) for m in (*metrics, "dcf", "psnr_gray")]
+        diffs = [with_ci(r, f"Δ{m}_vs_{summary.baseline_model}", DECIMALS[m], sep) for m in metrics]
         rows.append([_fmt(r["model"]), _fmt(r["loss"]), _fmt(r["encoder_weights"]), _fmt(r["n_seeds"]),
                      _fmt(r["n_images"]), *means, *diffs, *(_fmt(r[v]) for v in VERDICT_COLUMNS.values()),
                      _fmt(r["n_failed"])])
@@ -145,21 +147,37 @@ def print_summary(summary: SweepSummary, title: str) -> None:
                       f"{escape(str(r.get('error', '')))}")
 
 
+def write_report(sweep_dir: Path, summary: SweepSummary) -> Path | None:
+    """``report.html`` (:mod:`colorization.runs.report_html`); ``None`` when it could not be written: the page
+    is a view of the files already written, so its failure is logged and costs the sweep nothing else."""
+    from colorization.runs.report_html import write_sweep_report  # it imports this module
+
+    try:
+        return write_sweep_report(sweep_dir, summary)
+    except Exception:  # noqa: BLE001 - logged with its traceback; summary.csv/.md and jobs.csv are written
+        log.exception("%s: report.html not written", sweep_dir)
+        return None
+
+
 def summarize(sweep_dir: str | Path, baseline_model: str = "vanilla", show: bool = True, confidence: float = 0.95,
-              n_resamples: int = 2000) -> SweepSummary:
-    """Read the sweep dir, compute the group statistics, write the three files, print the table when ``show``."""
+              n_resamples: int = 2000, report: bool = True) -> SweepSummary:
+    """Read the sweep dir, compute the group statistics, write the three files and (``report``) ``report.html``,
+    print the table when ``show``."""
     sweep_dir = Path(sweep_dir)
     jobs = collect_rows(sweep_dir, baseline_model)
     summary = SweepSummary(group_rows(jobs, baseline_model, confidence, n_resamples), jobs, baseline_model,
                            confidence)
     write_summary(sweep_dir, summary)
+    if report:
+        write_report(sweep_dir, summary)
     if show:
         print_summary(summary, f"Sweep {sweep_dir}")
     return summary
 
 
 class SweepSummaryCallback(Callback):
-    """Hydra callback: at the end of a multirun, write and print the summary; exit non-zero if a job failed."""
+    """Hydra callback: at the end of a multirun, write the summary and ``report.html`` and print the table; exit
+    non-zero if a job failed."""
 
     def __init__(self, baseline_model: str = "vanilla", fail_on_error: bool = True, confidence: float = 0.95,
                  n_resamples: int = 2000) -> None:
@@ -174,7 +192,8 @@ class SweepSummaryCallback(Callback):
             return
         summary = summarize(sweep_dir, self.baseline_model, confidence=self.confidence, n_resamples=self.n_resamples)
         failed = [r["job"] for r in summary.failed]
-        log.info("sweep summary: %s (%d jobs, %d failed)", sweep_dir / SUMMARY_MD, len(summary.jobs), len(failed))
+        log.info("sweep summary: %s and report.html (%d jobs, %d failed)", sweep_dir / SUMMARY_MD, len(summary.jobs),
+                 len(failed))
         if failed and self.fail_on_error:
             # Every other job has finished and the summary is written; the exit status tells scripts.
             log.error("failed jobs: %s", ", ".join(failed))
@@ -182,8 +201,9 @@ class SweepSummaryCallback(Callback):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m colorization.sweep_summary SWEEP_DIR [--baseline vanilla]``: rebuild the files and print the
-    table (failed jobs named under it); exit status 0 once the files are written, 2 for a bad argument."""
+    """``python -m colorization.sweep_summary SWEEP_DIR [--baseline vanilla]``: rebuild the files (``report.html``
+    too) and print the table (failed jobs named under it); exit status 0 once the files are written, 2 for a bad
+    argument."""
     p = argparse.ArgumentParser(prog="python -m colorization.sweep_summary", description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir", type=Path)
     p.add_argument("--baseline", default="vanilla", help="the model every other is compared with (same loss)")

@@ -1,5 +1,5 @@
-"""Pictures of what a model makes: sample grids of fixed validation images (W&B and disk) and the W&B table of
-test images with their own metrics."""
+"""Pictures of what a model makes: sample grids of fixed validation images (W&B and disk), and test images with
+their own metrics (a W&B table, and PNGs in the run dir for ``report.html``)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from PIL import Image
 from colorization.color import render_normalized
 from colorization.data.on_device import read_images
 from colorization.metrics import IMAGE_METRIC_KEYS
+from colorization.runs.report_images import spread, write_test_pictures
 from colorization.training.wandb import log_sample_images, log_test_images_table, wandb_loggers
 
 log = logging.getLogger(__name__)
@@ -102,30 +103,52 @@ class SampleGridCallback(L.Callback):
         log_sample_images(trainer, list(rows), epoch)
 
 
-class WandbTestImagesCallback(L.Callback):
-    """After the test, ``num_images`` tested images to the W&B table ``test/images`` (only with a W&B logger).
+class TestImagesCallback(L.Callback):
+    """After the test: ``num_images`` tested images to the W&B table ``test/images`` (only with a W&B logger), and
+    ``num_files`` of them as PNGs in ``out_dir`` (for ``report.html``; no files when ``out_dir`` is ``None``).
 
-    Rows: the image id (``datamodule.image_ids``), gray | prediction | truth pictures
+    W&B rows: the image id (``datamodule.image_ids``), gray | prediction | truth pictures
     (:func:`colorization.color.render_normalized`, as the sample grid) and the image's own test metrics, exactly
-    the values of ``test_images.csv``. The images are spread evenly over the tested ones (``pl_module.test_images``,
-    every rank's), so the table shows the same images whatever the number of ranks. Only rank zero renders.
+    the values of ``test_images.csv``. Files: :func:`colorization.runs.report_images.write_test_pictures`
+    (``<stem>_{gray,prediction,truth}.png`` and ``index.csv``). Either set is spread evenly over the tested images
+    (``pl_module.test_images``, every rank's, in position order), so it is the same images whatever the number of
+    ranks, and the same ids in every job of a sweep (its data seed is fixed). Only rank zero renders.
     """
 
-    def __init__(self, num_images: int = 64) -> None:
+    __test__ = False  # a "Test..." class that pytest must not collect where a test module imports it
+
+    def __init__(self, num_images: int = 64, num_files: int = 0, out_dir: str | None = None) -> None:
         self.num_images = int(num_images)
+        self.num_files = int(num_files)
+        self.out_dir = Path(out_dir) if out_dir else None
 
     @rank_zero_only
     @torch.inference_mode()  # as the test batches ran (Lightning runs this hook inside the test's inference mode)
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         tested = getattr(pl_module, "test_images", None)
         dm = trainer.datamodule
-        if self.num_images < 1 or tested is None or not wandb_loggers(trainer) or not hasattr(dm, "image_ids"):
+        if tested is None or not hasattr(dm, "image_ids"):
             return
         n = tested["position"].numel()
-        rows = np.unique(np.linspace(0, n - 1, min(self.num_images, n)).round().astype(int)).tolist()
+        table_rows = spread(n, self.num_images) if wandb_loggers(trainer) else []
+        file_rows = spread(n, self.num_files) if self.out_dir is not None else []
+        rows = sorted(set(table_rows) | set(file_rows))
+        if not rows:
+            return
         positions = tested["position"][rows].tolist()
         L_, ab_pred, ab_true = colorize_panels(trainer, pl_module, read_images(dm.data_test, positions))
         panels = {name: render_normalized(L_, ab).permute(0, 2, 3, 1).cpu().numpy()
                   for name, ab in (("gray", torch.zeros_like(ab_true)), ("prediction", ab_pred), ("truth", ab_true))}
-        values = {key: tested[key][rows].tolist() for key in IMAGE_METRIC_KEYS}
-        log_test_images_table(trainer, dm.image_ids("test", positions), panels, values)
+        ids = dm.image_ids("test", positions)
+        at = {row: i for i, row in enumerate(rows)}  # tested row -> its index in the rendered panels
+        if table_rows:
+            pick = [at[r] for r in table_rows]
+            values = {key: tested[key][table_rows].tolist() for key in IMAGE_METRIC_KEYS}
+            log_test_images_table(trainer, [ids[i] for i in pick], {k: v[pick] for k, v in panels.items()}, values)
+        if file_rows and self.out_dir is not None:
+            pick = [at[r] for r in file_rows]
+            write_test_pictures(self.out_dir, [ids[i] for i in pick], {k: v[pick] for k, v in panels.items()})
+
+
+# The name the configs used before the callback also wrote files.
+WandbTestImagesCallback = TestImagesCallback
