@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install train test test-slow test-slurm lint bench bench-gpu gpu-check clean
+.PHONY: install train test test-slow test-slurm test-browser lint bench bench-gpu gpu-check clean
 
 install: $(STAMP)
 
@@ -28,6 +28,12 @@ test-slow: $(STAMP)
 # through hydra/launcher=slurm, every daemon stopped again.
 test-slurm: $(STAMP)
 	PY=$(PY) ./scripts/test_slurm.sh $(ARGS)
+
+# Headless Chromium (Debian's, apt-installed by scripts/install_browser.sh when missing) driven by Playwright: the
+# `colorize --serve` page and the sweep's report.html, checked in a real browser, offline.
+test-browser: $(STAMP)
+	./scripts/install_browser.sh
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m browser $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
