@@ -5,6 +5,7 @@ launchers and callbacks, exit codes). What a single run does is tested in proces
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
@@ -72,6 +73,17 @@ def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_d
         assert len(list(runs[0].rglob("media/images/**/*.png"))) >= 2, "sample grids logged to W&B as images"
         assert list(runs[0].glob("files/media/table/test/images_*.table.json")), "the test-images table"
         assert group in wandb_records_text(next(runs[0].glob("run-*.wandb")), expect=group), "one W&B group"
+    # report.html: a row per group and per job, the charts, each job's val curve (the default logger includes csv)
+    # and every job's pictures of the same test images.
+    page = (sweep / "report.html").read_text()
+    assert page.count('<tr class="group"') == 2
+    assert re.findall(r'<tr class="job" data-job="(\d+)"', page) == ["0", "1", "2", "3"]
+    assert "no CSV log" not in page
+    assert all((sweep / "report" / f"study_{m}.png").is_file() for m in ("psnr", "ssim", "auc", "val_psnr"))
+    assert len({(j / "test_images" / "index.csv").read_text() for j in jobs}) == 1
+    for job in jobs:
+        assert len((job / "test_images" / "index.csv").read_text().splitlines()) == 1 + 8  # 8 test crops
+        assert page.count(f'<figure class="prediction" data-job="{job.name}"><img src="{job.name}/test_images/') == 8
 
 
 def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, sample_data_dir):
