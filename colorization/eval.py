@@ -15,10 +15,12 @@ from typing import Any
 
 import hydra
 import lightning as L
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
 from colorization.config import instantiate_dict  # importing it registers the config resolvers
+from colorization.config_checks import check_before_build
+from colorization.errors import ConfigError
 from colorization.inference.checkpoint import TrainedColorizer, load_trained, training_image_size
 from colorization.inference.colorizer import Colorizer
 from colorization.inference.folder_eval import evaluate_folder
@@ -42,13 +44,29 @@ def save_test_images(trained: TrainedColorizer, datamodule: L.LightningDataModul
     return n
 
 
+def check_ckpt_path(cfg: DictConfig) -> Path:
+    """``cfg.ckpt_path`` as a path, or a ConfigError naming the option when it is unset or a directory (a path
+    that does not exist, or a file that is no checkpoint, gets its sentence from the loader)."""
+    if OmegaConf.is_missing(cfg, "ckpt_path") or cfg.get("ckpt_path") in (None, ""):
+        raise ConfigError("ckpt_path is not set: pass the checkpoint to evaluate, e.g. "
+                          "python eval.py ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt")
+    path = Path(str(cfg.ckpt_path))
+    if path.is_dir():
+        # A run dir holds checkpoints/*.ckpt; look no deeper (the directory may be a large tree).
+        found = sorted([*path.glob("*.ckpt"), *path.glob("checkpoints/*.ckpt")])
+        hint = f"e.g. ckpt_path={found[0]}" if found else "it holds no .ckpt file"
+        raise ConfigError(f"ckpt_path={path} is a directory: pass a checkpoint file in it ({hint})")
+    return path
+
+
 def evaluate_test_split(cfg: DictConfig) -> dict[str, Any]:
     """``trainer.test`` of the checkpoint's network on the data's test split."""
+    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    check_before_build(cfg, datamodule)  # bad options and a missing / malformed data source fail before loading
     trained = load_trained(cfg.ckpt_path)
     module = ColorizationModule(model=trained.hparams["model"], loss=trained.hparams["loss"])
     module.net.load_state_dict(trained.net.state_dict())
     module.loss_fn.load_state_dict(trained.loss_fn.state_dict())
-    datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
     loggers = instantiate_dict(cfg.get("logger"), "logger")
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, logger=loggers or False, callbacks=[])
     trainer.test(module, datamodule=datamodule)
@@ -64,7 +82,9 @@ def evaluate_test_split(cfg: DictConfig) -> dict[str, Any]:
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Evaluate ``cfg.ckpt_path``: whole photos for ``data=folder`` (``whole_photos``), else the test split."""
     L.seed_everything(cfg.seed, workers=True)
+    check_ckpt_path(cfg)
     if cfg.data.get("source") == "folder" and cfg.get("whole_photos", True):
         size = cfg.get("size") or training_image_size(cfg.ckpt_path) or cfg.data.image_size
         return evaluate_folder(cfg.ckpt_path, cfg.data.root, cfg.paths.output_dir, int(size), cfg.device,

@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
 
 from colorization.config import instantiate_dict  # importing it registers the config resolvers
+from colorization.config_checks import check_before_build
 from colorization.metrics import write_image_metrics
 from colorization.runs.job import run_job, write_json
 from colorization.runs.run_report import final_metrics, log_config, print_locations
@@ -54,6 +55,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule: L.LightningDataModule = hydra.utils.instantiate(cfg.data)
+    check_before_build(cfg, datamodule)  # bad options and a missing / malformed data source fail here, in a second
     module: L.LightningModule = hydra.utils.instantiate(cfg.module)
     callbacks = instantiate_dict(cfg.get("callbacks"), "callback")
     loggers = instantiate_dict(cfg.get("logger"), "logger")

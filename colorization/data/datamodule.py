@@ -27,13 +27,11 @@ from colorization.data.folder import ImageFolderLab, scan_images
 from colorization.data.indexed import with_positions
 from colorization.data.kaggle import DatasetError, KaggleLabDataset
 from colorization.data.on_device import DeviceBatchLoader, load_to_device, read_images
+from colorization.data.options import DEFAULT_AUGMENT, check_data_options
 from colorization.data.sample import build_sample_set, sample_image_names
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("sample", "kaggle", "folder")
-DEFAULT_AUGMENT = {"enabled": True, "hflip_p": 0.5, "crop_scale": (0.5, 1.0), "crop_ratio": (0.75, 4 / 3),
-                   "crop_p": 1.0}
 
 
 def pass_batch(batch: torch.Tensor) -> torch.Tensor:
@@ -69,9 +67,8 @@ class ColorizationDataModule(L.LightningDataModule):
             resized to it; Kaggle arrays keep their stored size and are resized on the device when it differs.
         batch_size, num_workers, pin_memory, persistent_workers: DataLoader settings.
         memmap_workers: workers for the memmap sources (``sample``, ``kaggle``); ``None`` uses ``num_workers``.
-            Slicing a memmap costs ~5 ms per batch of 64 at 224 px in-process, less than shipping the batch
-            from a worker through shared memory, so 0 is fastest on few cores; decoding photos (``folder``)
-            needs the workers.
+            0 is fastest on few cores: slicing a memmap in-process (~5 ms per batch of 64 at 224 px) beats
+            shipping the batch from a worker through shared memory. Decoding photos (``folder``) needs workers.
         val_fraction, test_fraction: held-out fractions for ``kaggle`` and ``folder`` (the sample set splits
             by photo instead, see ``sample``).
         seed: seed of the splits (and of the sample set unless ``sample["seed"]`` is given).
@@ -82,8 +79,7 @@ class ColorizationDataModule(L.LightningDataModule):
         drop_last: drop the last incomplete training batch.
         gray_tolerance: for ``folder``, channels this close count as a grayscale photo (skipped).
         cache_dir: where the ab prior (classification loss) is cached when ``root`` is read-only (a notebook's
-            ``/kaggle/input`` mount); ``None``: the system's temporary folder. A writable ``root`` keeps it beside
-            the data.
+            ``/kaggle/input``); ``None``: the system's temporary folder. A writable ``root`` keeps it beside it.
         on_device: keep every split whole on the trainer's device as uint8 and sample batches there
             (:class:`~colorization.data.on_device.DeviceBatchLoader`, same seeded epoch order as the DataLoader):
             no workers and no host-to-device copy per batch. For GPUs with room for the set (Kaggle: 3.76 GB).
@@ -110,8 +106,10 @@ class ColorizationDataModule(L.LightningDataModule):
         cache_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
-        if source not in SOURCES:
-            raise ValueError(f"data source must be one of {', '.join(SOURCES)}, got {source!r}")
+        self.augment = {**DEFAULT_AUGMENT, **dict(augment or {})}
+        self.sample = dict(sample or {})
+        check_data_options(source, image_size, batch_size, num_workers, memmap_workers, val_fraction,
+                           test_fraction, gray_tolerance, self.augment, self.sample)
         self.source = source
         self.root = Path(root)
         self.image_size = int(image_size)
@@ -123,8 +121,6 @@ class ColorizationDataModule(L.LightningDataModule):
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
         self.seed = int(seed)
-        self.augment = {**DEFAULT_AUGMENT, **dict(augment or {})}
-        self.sample = dict(sample or {})
         self.drop_last = bool(drop_last)
         self.gray_tolerance = int(gray_tolerance)
         self.on_device = bool(on_device)
@@ -145,6 +141,11 @@ class ColorizationDataModule(L.LightningDataModule):
                   "seed": self.seed, **self.sample}
         self.sample_dir = build_sample_set(self.root, crop_size=self.image_size, **params)
         return self.sample_dir
+
+    def check_source(self) -> None:
+        """Fail now, before a model or trainer exists, if the source is missing or malformed (naming the file):
+        this is :meth:`setup` (headers, a folder's scan, the sample build), so the trainer's call costs nothing."""
+        self.setup()
 
     def setup(self, stage: str | None = None) -> None:
         """Create the train / val / test datasets (idempotent; cheap: nothing is read but headers)."""

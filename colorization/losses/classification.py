@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 
 from colorization.color import ab_to_normalized, normalized_to_ab
+from colorization.errors import ConfigError, require_int, require_number
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins, candidate_table, knn_bins
 from colorization.losses.rebalance import class_weights
 from colorization.losses.registry import ColorizationLoss, register_loss
@@ -62,14 +63,17 @@ class ClassificationLoss(ColorizationLoss):
         output_stride: int = 4,
     ) -> None:
         super().__init__(output_stride)
-        if sigma <= 0 or temperature <= 0 or not 1 <= k <= NUM_AB_BINS:
-            raise ValueError(f"need sigma, temperature > 0, 1 <= k <= 313; got {sigma}, {temperature}, {k}")
-        self.lam = float(lam)
-        self.sigma = float(sigma)
-        self.temperature = float(temperature)
-        self.k = int(k)
+        self.lam = require_number("loss.lam", lam, "the uniform share of the rebalancing mix", high=1.0)
+        self.sigma = require_number("loss.sigma", sigma, "soft-encoding width, ab* units", low_open=True)
+        self.temperature = require_number("loss.temperature", temperature, "annealed-mean temperature",
+                                          low_open=True)
+        self.k = require_int("loss.k", k, f"nearest bins per pixel, at most {NUM_AB_BINS}")
+        if self.k > NUM_AB_BINS:
+            raise ConfigError(f"loss.k={k}: must be at most {NUM_AB_BINS}, the number of ab bins")
         self.needs_prior = bool(rebalance)
-        self.prior_sigma = float(prior_sigma)
+        self.prior_sigma = require_number("loss.prior_sigma", prior_sigma, "prior smoothing, ab* units; 0: none")
+        if prior_max_images is not None:
+            require_int("loss.prior_max_images", prior_max_images, "images sampled for the prior; null: all")
         self.prior_max_images = prior_max_images
         # Derived from code, not learned: kept out of state_dict so checkpoints stay small and portable.
         self.register_buffer("bins", ab_bins(), persistent=False)  # [313, 2] ab*

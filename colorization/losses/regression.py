@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from colorization.errors import require_number
 from colorization.losses.registry import ColorizationLoss, register_loss
 
 __all__ = ["HuberLoss", "L1Loss", "MSELoss", "RegressionLoss"]
@@ -59,9 +60,8 @@ class HuberLoss(RegressionLoss):
 
     def __init__(self, delta: float = 0.1, output_stride: int = 1) -> None:
         super().__init__(output_stride)
-        if delta <= 0:
-            raise ValueError(f"huber delta must be > 0, got {delta}")
-        self.delta = float(delta)
+        self.delta = require_number("loss.delta", delta, "where huber turns linear, normalised ab units",
+                                    low_open=True)
 
     def forward(self, pred: torch.Tensor, target_ab: torch.Tensor) -> torch.Tensor:
         self._check_shapes(pred, target_ab)

@@ -13,14 +13,17 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from colorization.errors import ConfigError, require_int
+
 __all__ = ["check_stride", "head_size", "pool_to_stride", "upsample_from_stride"]
 
 
 def check_stride(output_stride: int) -> int:
-    """``output_stride`` as an int, or ValueError unless it is a power of two >= 1."""
-    s = int(output_stride)
-    if s < 1 or s & (s - 1):
-        raise ValueError(f"output_stride must be a power of two >= 1 (1 = full resolution), got {output_stride}")
+    """``output_stride`` as an int, or a ConfigError naming ``loss.output_stride`` unless it is a power of two."""
+    s = require_int("loss.output_stride", output_stride, "where the head predicts; a power of two, 1 = full size")
+    if s & (s - 1):
+        raise ConfigError(f"loss.output_stride={output_stride}: must be a power of two (1 = full resolution, "
+                          "4 = a quarter)")
     return s
 
 

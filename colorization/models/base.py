@@ -14,7 +14,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorization.errors import ConfigError, require_choice, require_int
+
 from .blocks import pad_to_multiple
+
+PAD_MODES = ("replicate", "reflect", "circular", "constant")
+
+
+def check_head_args(head_kernel_size: int, pad_mode: str) -> None:
+    """A ConfigError naming ``model.head_kernel_size`` or ``model.pad_mode`` when the network cannot use it."""
+    require_int("model.head_kernel_size", head_kernel_size, "the head conv's kernel, odd so it keeps the size")
+    if head_kernel_size % 2 == 0:
+        raise ConfigError(f"model.head_kernel_size={head_kernel_size}: must be odd (1, 3, ...), so the head "
+                          "keeps the size of its input")
+    require_choice("model.pad_mode", pad_mode, PAD_MODES, "how the input is padded to the encoder stride")
 
 
 class ColorizationNet(nn.Module):
@@ -53,6 +66,7 @@ class ColorizationNet(nn.Module):
         super().__init__()
         if out_channels < 1:
             raise ValueError(f"out_channels must be >= 1, got {out_channels}.")
+        check_head_args(head_kernel_size, pad_mode)
         head_stride = int(decoder.output_stride)
         if output_stride < 1 or head_stride % output_stride:
             raise ValueError(f"output_stride {output_stride} must divide the head's stride {head_stride}.")

@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from colorization.errors import ConfigError, require_choice, require_int, require_ints
+
 
 class ConvBNReLU(nn.Sequential):
     """Conv2d (no bias, BN follows) -> BatchNorm2d -> ReLU. `[B,in,H,W] -> [B,out,H/stride,W/stride]`."""
@@ -44,13 +46,24 @@ class SCSE(nn.Module):
         return x * self.channel_gate(x) + x * self.spatial_gate(x)
 
 
+ATTENTIONS = (None, "none", "null", "scse")
+
+
 def make_attention(attention: str | None, channels: int, reduction: int = 16) -> nn.Module:
     """`None` -> identity, `'scse'` -> :class:`SCSE`; anything else is a clear error."""
-    if attention is None or attention in ("none", "null"):
-        return nn.Identity()
-    if attention == "scse":
-        return SCSE(channels, reduction)
-    raise ValueError(f"Unknown attention {attention!r}; choose None or 'scse'.")
+    require_choice("model.attention", attention, ATTENTIONS, "scse gates each decoder block; null: none")
+    return SCSE(channels, reduction) if attention == "scse" else nn.Identity()
+
+
+def check_decoder_args(decoder_channels: Sequence[int], num_convs: int, attention: str | None) -> list[int]:
+    """The decoder's options as a config sets them, or a ConfigError naming the bad one; returns the widths.
+
+    Cheap, so builders call it before the (slower) encoder too: a typo fails before any weights load.
+    """
+    widths = require_ints("model.decoder_channels", decoder_channels, "output channels of each decoder block")
+    require_int("model.decoder_convs", num_convs, "conv layers per decoder block")
+    require_choice("model.attention", attention, ATTENTIONS, "scse gates each decoder block; null: none")
+    return widths
 
 
 class DecoderBlock(nn.Module):
@@ -114,6 +127,7 @@ class UpsamplingDecoder(nn.Module):
         finest_stride: int = 1,
     ) -> None:
         super().__init__()
+        decoder_channels = check_decoder_args(decoder_channels, num_convs, attention)
         if len(encoder_channels) != len(encoder_reductions):
             raise ValueError("encoder_channels and encoder_reductions must have the same length.")
         deepest = int(encoder_reductions[-1])
@@ -121,9 +135,9 @@ class UpsamplingDecoder(nn.Module):
         if 2**levels != deepest:
             raise ValueError(f"The deepest encoder stride must be a power of two, got {deepest}.")
         if not 1 <= len(decoder_channels) <= levels:
-            raise ValueError(
-                f"decoder_channels has {len(decoder_channels)} entries, but an encoder of stride {deepest} "
-                f"allows 1 to {levels} upsampling blocks."
+            raise ConfigError(
+                f"model.decoder_channels has {len(decoder_channels)} entries ({decoder_channels}), but an encoder "
+                f"of stride {deepest} allows 1 to {levels} upsampling blocks"
             )
         if finest_stride < 1 or finest_stride & (finest_stride - 1) or finest_stride >= deepest:
             raise ValueError(f"finest_stride must be a power of two below the encoder stride {deepest}, "

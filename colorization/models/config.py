@@ -8,6 +8,7 @@ from typing import Any
 
 from torch import nn
 
+from colorization.errors import require_int
 from colorization.models.registry import create_model
 
 # Config-level knobs that are not builder arguments: ``width`` is expanded by the config into the widths it sets.
@@ -35,6 +36,8 @@ def model_kwargs(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
 def model_from_config(cfg: Mapping[str, Any], out_channels: int, output_stride: int = 1) -> nn.Module:
     """Build the network a model config names, with a head of ``out_channels`` at ``output_stride`` (the loss's):
     L ``[B,1,H,W]`` -> ``[B,out_channels,ceil(H/output_stride),ceil(W/output_stride)]``."""
+    if "width" in cfg:  # expanded into widths / decoder_channels by the config: a bad one is named here
+        require_int("model.width", cfg["width"], "the number of channels of the first layer; the others double")
     name, kwargs = model_kwargs(cfg)
     if "output_stride" in kwargs:
         raise ValueError(f"model.output_stride={kwargs['output_stride']}: the output's resolution is the loss's "

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from .base import ColorizationNet
-from .blocks import UpsamplingDecoder
+from .blocks import UpsamplingDecoder, check_decoder_args
 from .encoders import create_encoder
 from .registry import register_model
 
@@ -72,6 +72,7 @@ def timm_encoder_and_decoder(
 ) -> tuple[nn.Module, UpsamplingDecoder]:
     """A timm encoder and the upsampling decoder over its features: the parts :class:`EncoderDecoder` (no skips)
     and :class:`~colorization.models.unet.UNet` (skips) are built from; arguments as theirs."""
+    check_decoder_args(decoder_channels, decoder_convs, attention)  # before the encoder, which may load weights
     enc = create_encoder(encoder, pretrained, weights, hub_timeout_s=hub_timeout_s, **(encoder_kwargs or {}))
     decoder = UpsamplingDecoder(
         enc.feature_info.channels(), enc.feature_info.reduction(), decoder_channels, use_skips=use_skips,

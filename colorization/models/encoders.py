@@ -22,6 +22,7 @@ from pathlib import Path
 import timm
 from torch import nn
 
+from colorization.errors import ConfigError, require_number
 from colorization.models.weights import (
     EFFICIENTNET_LITE0_ENCODER,
     EFFICIENTNET_LITE0_PACKAGE,
@@ -96,6 +97,11 @@ def create_encoder(
         hub_timeout_s: how long the reachability probe may take before the hub counts as offline.
         timm_kwargs: passed to `timm.create_model` (e.g. drop_path_rate, out_indices).
     """
+    if not isinstance(name, str) or not timm.is_model(name):
+        raise ConfigError(f"model.encoder={name!r}: not a timm model name; list them with "
+                          "python -c \"import timm; print(timm.list_models('resnet*'))\"")
+    require_number("model.hub_timeout_s", hub_timeout_s, "seconds the weights hub may take to answer",
+                   low_open=True)
     if pretrained and weights is not None:
         # The configs start from the hub by default; a file or package the user names is the more specific ask.
         log.info("model.weights=%s given: it replaces timm's pretrained weights", weights)

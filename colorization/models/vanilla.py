@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from colorization.errors import ConfigError, require_int, require_ints
+
 from .base import ColorizationNet
 from .blocks import ConvBNReLU, UpsamplingDecoder
 from .registry import register_model
@@ -60,12 +62,14 @@ class VanillaCNN(ColorizationNet):
         pad_mode: str = "replicate",
         output_stride: int = 1,
     ) -> None:
+        widths = require_ints("model.widths", widths, "channels of each downsampling stage")
+        require_int("model.convs_per_stage", convs_per_stage, "conv layers per encoder stage")
+        require_int("model.decoder_convs", decoder_convs, "conv layers per decoder block")
         stride = 2 ** len(widths)
-        for name, value in (("head_stride", head_stride), ("output_stride", output_stride)):
-            if value < 1 or value & (value - 1) or value >= stride:
-                raise ValueError(
-                    f"vanilla: {name} must be a power of two below the encoder stride {stride}, got {value}."
-                )
+        for name, value in (("model.head_stride", head_stride), ("loss.output_stride", output_stride)):
+            if not isinstance(value, int) or value < 1 or value & (value - 1) or value >= stride:
+                raise ConfigError(f"{name}={value!r}: must be a power of two below the vanilla encoder's stride "
+                                  f"{stride} (2 ** len(model.widths))")
         encoder = PlainEncoder(widths, convs_per_stage)
         # Block i brings stride s to s/2 with the encoder's width at s/2 (widths[0] for full resolution).
         end = max(head_stride, output_stride)
