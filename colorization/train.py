@@ -21,23 +21,12 @@ from colorization.config_checks import check_before_build
 from colorization.metrics import write_image_metrics
 from colorization.runs.job import run_job, write_json
 from colorization.runs.run_report import final_metrics, log_config, print_locations
+from colorization.training.resume import prepare_fit, resolve_ckpt_path  # noqa: F401 - resolve_ckpt_path: API
 from colorization.training.wandb import log_test_table
 
 log = logging.getLogger(__name__)
 
 CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
-
-
-def resolve_ckpt_path(ckpt_path: str | None, output_dir: Path) -> str | None:
-    """``last`` means this run dir's ``checkpoints/last.ckpt`` when it exists (else a fresh start): a job that
-    SLURM requeues after preemption lands in the same dir and continues where it stopped."""
-    if ckpt_path != "last":
-        return ckpt_path
-    last = output_dir / "checkpoints" / "last.ckpt"
-    if last.exists():
-        log.info("resuming from %s", last)
-        return str(last)
-    return None
 
 
 def write_test_images(module: L.LightningModule, datamodule: L.LightningDataModule, path: Path) -> Path | None:
@@ -66,7 +55,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log_config(trainer, cfg)
 
     if cfg.get("train", True):
-        trainer.fit(module, datamodule=datamodule, ckpt_path=resolve_ckpt_path(cfg.get("ckpt_path"), output_dir))
+        # ckpt_path resolved (last -> the newest readable checkpoint) and checked against this run before fitting;
+        # the CSV logger told where to continue its file.
+        ckpt_path = prepare_fit(trainer, module, loggers, cfg.get("ckpt_path"), output_dir)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

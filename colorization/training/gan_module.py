@@ -197,6 +197,7 @@ class GANModule(ColorizationModule):
     # ------------------------------------------------------------------ checkpoints
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Resume a checkpoint from before the GAN was its own module: its discriminator lived in the loss."""
+        super().on_load_checkpoint(checkpoint)
         state = checkpoint.get("state_dict", {})
         for key in [k for k in state if k.startswith(LEGACY_STATE_PREFIX)]:
             state["discriminator." + key[len(LEGACY_STATE_PREFIX):]] = state.pop(key)

@@ -128,6 +128,9 @@ class ColorizationModule(L.LightningModule):
         self.val_best = torch.nn.ModuleDict(
             {k: (MaxMetric() if higher else MinMetric()) for k, higher in BEST_TRACKED.items()}
         )
+        for best in self.val_best.values():
+            # In the checkpoint, so a resumed run's val/*_best covers the epochs before the resume too.
+            best.persistent(True)
         self._gray_logged = False
         self._test_parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
         # After a test whose batches carried positions: every tested image's metrics (see gather_image_values).
@@ -252,6 +255,15 @@ class ColorizationModule(L.LightningModule):
         """
         L_ = batch[0].float()
         return render_normalized(L_, self.colorize_normalized(L_))
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint from before the best-so-far trackers were saved loads (strictly) with them unset."""
+        state = checkpoint.get("state_dict")
+        if state is None:
+            return
+        for key, value in self.val_best.state_dict(prefix="val_best.").items():
+            state.setdefault(key, value.detach().clone())
 
     # ------------------------------------------------------------------ optimisation
     def generator_optimizer(self) -> torch.optim.Optimizer:

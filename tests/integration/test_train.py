@@ -1,15 +1,13 @@
 """A training run end to end in this process: config composed by Hydra, ``colorization.train.train`` through the job
-boundary, then eval, resume and the W&B offline files (the command lines and sweeps: tests/e2e/test_entry_points.py).
+boundary, then eval and the W&B offline files (the command lines and sweeps: tests/e2e/test_entry_points.py).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import shutil
 
 import pytest
-import torch
 
 from tests.support.entry_points import TINY
 from tests.support.in_process import evaluate_in_process, train_in_process
@@ -71,26 +69,6 @@ def test_eval_reproduces_the_test_metrics(trained_run, tmp_path, sample_data_dir
     assert _read_json(tmp_path / "eval" / "metrics.json") == pytest.approx(evaluated["metrics"])
     for key in ("test/psnr", "test/ssim", "test/dcf", "test/auc", "test/psnr_gray"):
         assert evaluated["metrics"][key] == pytest.approx(result["metrics"][key], rel=1e-4, abs=1e-4), key
-
-
-@pytest.mark.parametrize("ckpt", ["last", "path"])
-def test_resume_trains_only_the_missing_epochs(ckpt, trained_run, tmp_path, sample_data_dir):
-    """``ckpt_path=last`` resumes from the run dir's own last.ckpt (a requeued SLURM job); a path from any dir."""
-    _, trained_dir = trained_run
-    last = trained_dir / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=False, map_location="cpu")["epoch"] == 1  # 2 epochs done
-    out = tmp_path / "resumed"
-    if ckpt == "last":
-        shutil.copytree(trained_dir, out)
-        before = {p.name for p in (out / "samples").glob("*.png")}
-    else:
-        before = set()
-    result = train_in_process([*TINY, *VANILLA_CSV, "trainer.max_epochs=3",
-                               f"ckpt_path={'last' if ckpt == 'last' else last}"], out, sample_data_dir)
-    new_grids = {p.name for p in (out / "samples").glob("*.png")} - before
-    assert new_grids == {"epoch_002.png"}, "exactly one more epoch trained"
-    assert result["epochs"] == 3
-    assert torch.load(out / "checkpoints" / "last.ckpt", weights_only=False, map_location="cpu")["epoch"] == 2
 
 
 def test_wandb_offline_run_holds_the_sample_grids_and_the_run_group(train_job):
