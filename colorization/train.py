@@ -20,6 +20,7 @@ from colorization.config import instantiate_dict  # importing it registers the c
 from colorization.config_checks import check_before_build
 from colorization.metrics import write_image_metrics
 from colorization.runs.job import run_job, write_json
+from colorization.runs.report_html import write_run_report
 from colorization.runs.run_report import final_metrics, log_config, print_locations
 from colorization.training.resume import prepare_fit, resolve_ckpt_path  # noqa: F401 - resolve_ckpt_path: API
 from colorization.training.wandb import log_test_table
@@ -85,6 +86,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     }
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)
+        try:
+            result["report"] = str(write_run_report(output_dir))
+        except Exception:  # noqa: BLE001 - the page is a view of files already written; it must not fail the run
+            log.exception("report.html not written")
         print_locations(trainer, result, output_dir)
     return result
 

@@ -45,6 +45,8 @@ def print_locations(trainer: L.Trainer, result: dict[str, Any], output_dir: Path
     last = Path(result["last_ckpt"])
     table.add_row("last checkpoint", str(last) if last.exists() else "(none)")
     table.add_row("metrics", str(output_dir / "metrics.json"))
+    if result.get("report"):
+        table.add_row("report", result["report"])
     samples = output_dir / "samples"
     if samples.exists():
         grids = sorted(samples.glob("epoch_*.png"))

@@ -59,6 +59,11 @@ def test_run_writes_metrics_checkpoints_and_sample_grids(trained_run):
     assert (run_dir / "checkpoints" / "last.ckpt").exists()
     assert sorted(p.name for p in (run_dir / "samples").glob("epoch_*.png")) == ["epoch_000.png", "epoch_001.png"]
     assert (run_dir / "csv" / "metrics.csv").read_text().startswith(("epoch,", "epoch"))
+    # A single run's report.html: its metrics as a table (test/psnr shown as written) and its val curve.
+    assert result["report"] == str(run_dir / "report.html")
+    page = (run_dir / "report.html").read_text()
+    assert f'data-metric="test/psnr"' in page and f"{metrics['test/psnr']:.2f}" in page
+    assert "No validation curve" not in page
 
 
 def test_eval_reproduces_the_test_metrics(trained_run, tmp_path, sample_data_dir):
