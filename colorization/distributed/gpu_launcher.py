@@ -9,7 +9,8 @@ runs on a Ray cluster of many nodes.
 
 What this subclass adds to the Ray launcher: ``num_gpus`` (declared GPUs, logical ones on a machine without any),
 GPUs per job (``gpus_per_job``, or ``trainer.devices`` for a DDP job), a sentence instead of a hang when a job
-asks for more GPUs than there are, a failed status for a job whose worker died, and Ctrl-C that stops every job.
+asks for more GPUs than there are, a failed status for a job whose worker died, and Ctrl-C or SIGTERM that
+stops every job (those that had started are marked terminated, the others not_run; the summary is still written).
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrides, setup_globals
@@ -101,15 +103,32 @@ class GpuLauncher(RayLauncher):
             ref = launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function, Singleton.get_state())
             jobs.append((ref, job_cfg, list(overrides)))
 
-        try:
-            self._log_as_they_end([ref for ref, _, _ in jobs])
-            return [self._result(ref, job_cfg, overrides) for ref, job_cfg, overrides in jobs]
-        except KeyboardInterrupt:
-            log.warning("interrupted: stopping every job of the sweep")
-            for ref, _, _ in jobs:
-                ray.cancel(ref, force=True)
-            ray.shutdown()
-            raise
+        from colorization.runs.termination import JobTerminated, SignalWatch
+
+        with SignalWatch() as watch:
+            try:
+                self._log_as_they_end([ref for ref, _, _ in jobs])
+                return [self._result(ref, job_cfg, overrides) for ref, job_cfg, overrides in jobs]
+            except (KeyboardInterrupt, JobTerminated) as e:
+                watch.quiet()
+                log.warning("interrupted: stopping every job of the sweep")
+                for ref, _, _ in jobs:
+                    ray.cancel(ref, force=True)
+                ray.shutdown()
+                self._stop_sweep(jobs, getattr(e, "signum", None) or watch.signum or int(signal.SIGINT))
+
+    def _stop_sweep(self, jobs: list[tuple[Any, DictConfig, list[str]]], signum: int) -> NoReturn:
+        """After a signal: the jobs that had started (their run dir exists) are terminated, the others not_run;
+        then the summary, and exit ``128 + signum`` (:func:`colorization.runs.sweep_stop.stop_sweep`)."""
+        from colorization.runs.sweep_stop import stop_sweep
+
+        assert self.config is not None and self.hydra_context is not None
+        by_num = {int(c.hydra.job.num): c for _, c, _ in jobs}
+        started, never = [], []
+        for _, job_cfg, overrides in jobs:
+            job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
+            (started if job_dir.is_dir() else never).append((int(job_cfg.hydra.job.num), overrides))
+        stop_sweep(self.config, self.hydra_context.callbacks, signum, started, never, lambda n, o: by_num[n])
 
     @staticmethod
     def _log_as_they_end(refs: list[Any]) -> None:

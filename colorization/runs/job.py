@@ -7,10 +7,12 @@ reads these files, so it works for any launcher.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -23,6 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
+from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name
 from colorization.training.wandb import finish_wandb_run
 
 log = logging.getLogger(__name__)
@@ -72,14 +75,45 @@ def _visible_devices() -> str | None:
     return os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
+def _chain(e: BaseException) -> list[BaseException]:
+    """``e`` and the exceptions it was raised from (``raise ... from``), outermost first."""
+    chain = [e]
+    while chain[-1].__cause__ is not None and chain[-1].__cause__ not in chain:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
+def _disk_full(e: BaseException) -> OSError | None:
+    """The "no space left" error behind ``e`` (its cause chain, then what it was raised while handling), if any."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [e]
+    while todo:
+        x = todo.pop(0)
+        if x in seen:
+            continue
+        seen.append(x)
+        if isinstance(x, OSError) and x.errno == errno.ENOSPC:
+            return x
+        todo += [y for y in (x.__cause__, x.__context__) if y is not None]
+    return None
+
+
 def describe_error(e: BaseException) -> str:
     """One line for the summary: the root cause, not a wrapper (Hydra's InstantiationException says only
     "Error in call to target ..."; the TypeError under it says what is wrong). Where this project raised an error
     of its own on the way down, that one is the line: it was written to name the option and the way out, while a
-    library's error under it names only the symptom (e.g. huggingface_hub's "offline mode is enabled")."""
-    chain = [e]
-    while chain[-1].__cause__ is not None:
-        chain.append(chain[-1].__cause__)
+    library's error under it names only the symptom (e.g. huggingface_hub's "offline mode is enabled").
+
+    A full disk anywhere under ``e`` wins: ``No space left on device while writing <path>`` (the path is the
+    ``OSError``'s filename, which the project's writers set to the file they were writing), whatever error the
+    full disk caused next."""
+    full = _disk_full(e)
+    if full is not None:
+        where = f" while writing {full.filename}" if full.filename else ""
+        return f"No space left on device{where}"
+    if isinstance(e, JobTerminated):
+        return str(e)
+    chain = _chain(e)
     ours = [x for x in chain if type(x).__module__.startswith("colorization.")]
     cause = ours[-1] if ours else chain[-1]
     lines = str(cause).strip().splitlines() or [""]
@@ -96,11 +130,37 @@ def _choice(group: str, cfg: DictConfig) -> str | None:
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename), so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write atomically (temp file + rename), so a reader never sees half a file. An ``OSError`` names ``path``
+    (a full disk reads "No space left on device while writing <path>" through :func:`describe_error`)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror, str(path)) from e
+
+
+def write_status(output_dir: Path, status: dict[str, Any]) -> bool:
+    """Write ``job_status.json``; on failure say so plainly and return False. Writing the status must never hide
+    the job's own result or error (a full disk fails the job first, then this write)."""
+    try:
+        write_json(output_dir / STATUS_FILE, status)
+        return True
+    except OSError as e:
+        log.error("could not write %s: %s", STATUS_FILE, describe_error(e))
+        return False
+
+
+def _stop_signal(e: BaseException, watch: SignalWatch) -> int | None:
+    """The signal that ended the job: the one the watch received, else the one a ``JobTerminated`` names, else
+    SIGINT for a bare ``KeyboardInterrupt``; ``None`` when no signal is behind ``e``."""
+    if watch.signum is not None:
+        return watch.signum
+    if isinstance(e, JobTerminated):
+        return e.signum
+    return int(signal.SIGINT) if isinstance(e, KeyboardInterrupt) else None
 
 
 def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> float | None:
@@ -109,11 +169,21 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     In a multirun a failing job is logged with its traceback, marked failed in its status file, and returns
     NaN (Optuna counts that as a failed trial) so the sweep goes on; a single run re-raises.
 
+    SIGTERM or SIGINT (:mod:`colorization.runs.termination`) marks the job ``terminated`` (the signal in
+    ``error``) and raises :class:`JobTerminated`: the process exits ``128 + signum`` and a sweep launches nothing
+    more. A job that finished although a signal arrived in its last steps is ``ok``, and still stops the sweep.
+    The W&B run closes with the job's exit code (0 ok, 1 failed, ``128 + signum`` terminated).
+
     Under DDP every rank runs this; only rank 0 writes the status file. A rank other than 0 always re-raises, so
     it exits non-zero and its peers (and ``srun``) see the failure instead of waiting for it. The job boundary
     (:class:`colorization.distributed.job_boundary`) reaps child ranks, destroys the process group and restores
     the environment, so the next job of a sweep starts clean.
     """
+    with SignalWatch() as watch:
+        return _run_watched(cfg, task, watch)
+
+
+def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], watch: SignalWatch) -> float | None:
     output_dir = Path(cfg.paths.output_dir)
     rank = env_global_rank()
     info = _job_info()
@@ -122,10 +192,26 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     start = time.time()
     info["started_at"] = timestamp()
     boundary = job_boundary()
+
+    def ended(status: str, **fields: Any) -> dict[str, Any]:
+        return {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg), **info, "status": status,
+                **fields, "wall_time_s": round(time.time() - start, 2), "ended_at": timestamp()}
+
     try:
         with boundary:
             result = task(cfg)
-    except Exception as e:
+    except BaseException as e:
+        watch.quiet()  # a second Ctrl-C must not cut the status file or the W&B run short
+        signum = _stop_signal(e, watch)
+        if signum is not None:
+            error = f"terminated by {signal_name(signum)}"
+            log.error("job %s after %.1f s", error, time.time() - start)
+            if rank == 0:
+                write_status(output_dir, ended("terminated", error=error))
+            finish_wandb_run(exit_code_for(signum))
+            if isinstance(e, JobTerminated):
+                raise
+            raise JobTerminated(signum) from e
         error = describe_error(e)
         if boundary.failed_ranks:
             # Rank 0's own error is then only the echo (e.g. "connection closed by peer"); name the cause.
@@ -134,24 +220,29 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
             if not isinstance(e, RankFailedError):
                 error += f"; rank 0 then stopped with {type(e).__name__}"
         if rank == 0:
-            write_json(output_dir / STATUS_FILE, {**info, "status": "failed", "error": error,
-                                                  "world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
-                                                  "wall_time_s": round(time.time() - start, 2),
-                                                  "ended_at": timestamp()})
+            write_status(output_dir, ended("failed", error=error))
+        finish_wandb_run(1)
+        if not isinstance(e, Exception):
+            raise  # sys.exit from inside the job (e.g. submitit after a pre-emption requeue): its exit code stands
         if rank != 0:
             # Into this rank's own log file too: its stderr may be gone (a re-launched child, an srun task).
             log.error("job failed on rank %d: %s\n%s", rank, error, traceback.format_exc())
-        if not in_multirun() or rank != 0:
+            raise
+        if not in_multirun():
+            log.error("job failed: %s", error)
             raise
         log.error("job failed: %s\n%s", error, traceback.format_exc())
         return math.nan
-    finally:
-        finish_wandb_run()
     log.info("job done: rank %d, model %s, loss %s, %.1f s", rank, info["model"], info["loss"], time.time() - start)
     if rank == 0:
-        write_json(output_dir / STATUS_FILE, {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg),
-                                              **info, "status": "ok", "wall_time_s": round(time.time() - start, 2),
-                                              "ended_at": timestamp(), **result})
+        write_status(output_dir, ended("ok", **result))
+    if watch.signum is not None:
+        # The signal came during the last steps and Lightning finished them; the job is done, the process stops.
+        watch.quiet()
+        log.warning("job finished, but %s arrived: stopping", signal_name(watch.signum))
+        finish_wandb_run(exit_code_for(watch.signum))
+        raise JobTerminated(watch.signum)
+    finish_wandb_run(0)
     metric_name = cfg.get("optimized_metric")
     value = result.get("metrics", {}).get(metric_name) if metric_name else None
     return float(value) if value is not None else None

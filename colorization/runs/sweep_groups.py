@@ -5,7 +5,9 @@ For each metric a group gets the mean over seeds x test images and its interval
 against the baseline (the group of model ``baseline_model`` with the same loss) the paired difference
 ``X_model[s, i] - X_base[s, i]`` over the seeds and image ids both have, its interval and a verdict. A group whose
 jobs wrote no ``test_images.csv`` (sweeps from before it, or no test) gets plain means of ``metrics.json`` over
-seeds and empty interval columns; failed jobs only count in ``n_failed``.
+seeds and empty interval columns; failed jobs only count in ``n_failed``. Jobs a signal stopped (``terminated``) or
+kept from starting (``not_run``) are no failure of their configuration: they count in ``n_stopped``, and a group
+with none finished still gets its row (``n_seeds`` 0, empty means).
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ VERDICT_COLUMNS = {"psnr": "verdict", "ssim": "verdict_ssim", "auc": "verdict_au
 GRAY_MEANS = ("psnr_gray", "ssim_gray", "auc_gray", "cf_gray")
 SEED_MEANS = ("dcf", "dcf_gray")  # dataset-level gaps (metrics.json): a plain mean over seeds, no interval
 BASELINE = "baseline"  # the verdict of the baseline group itself
+# Statuses of jobs that a SIGTERM/SIGINT ended or kept from starting (colorization.runs.sweep_stop).
+STOPPED = ("terminated", "not_run")
 
 
 def group_columns(baseline_model: str = "vanilla") -> list[str]:
     """The columns of a group row (``summary.csv``), in order."""
-    cols = ["model", "loss", "encoder_weights", "overrides", "n_seeds", "seeds", "n_images", "n_failed"]
+    cols = ["model", "loss", "encoder_weights", "overrides", "n_seeds", "seeds", "n_images", "n_failed", "n_stopped"]
     for m in IMAGE_METRICS:
         cols += [m, f"{m}_ci_low", f"{m}_ci_high"]
     cols += [*SEED_MEANS, *GRAY_MEANS, "baseline", "paired_seeds", "paired_images"]
@@ -115,7 +119,8 @@ def _stats(group: Group, columns: list[str], confidence: float, n_resamples: int
     row: dict[str, Any] = dict.fromkeys(columns)
     row.update(model=group.model, loss=group.loss, encoder_weights=group.encoder_weights, overrides=group.key,
                n_seeds=len(seed_rows), seeds=" ".join(str(s) for s in group.per_seed),
-               n_failed=sum(r["status"] != "ok" for r in group.jobs), jobs=" ".join(r["job"] for r in group.jobs))
+               n_failed=sum(r["status"] not in ("ok", *STOPPED) for r in group.jobs),
+               n_stopped=sum(r["status"] in STOPPED for r in group.jobs), jobs=" ".join(r["job"] for r in group.jobs))
     for key in SEED_MEANS:
         row[key] = _mean([r.get(f"test/{key}") for r in seed_rows])
     tables = list(group.tables.values())

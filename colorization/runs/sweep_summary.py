@@ -27,7 +27,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from colorization.runs.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS, group_columns, group_rows
+from colorization.runs.sweep_groups import IMAGE_METRICS, STOPPED, VERDICT_COLUMNS, group_columns, group_rows
 from colorization.runs.sweep_table import collect_rows
 
 __all__ = ["SweepSummary", "SweepSummaryCallback", "collect_rows", "main", "summarize", "write_report",
@@ -53,7 +53,13 @@ class SweepSummary:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.jobs if r["status"] != "ok"]
+        """Jobs that ran and failed (not those a signal stopped or kept from starting: see ``stopped``)."""
+        return [r for r in self.jobs if r["status"] not in ("ok", *STOPPED)]
+
+    @property
+    def stopped(self) -> list[dict[str, Any]]:
+        """Jobs a SIGTERM / Ctrl-C stopped (``terminated``) or kept from starting (``not_run``)."""
+        return [r for r in self.jobs if r["status"] in STOPPED]
 
 
 def _fmt(v: Any) -> str:
@@ -78,14 +84,14 @@ def _group_view(summary: SweepSummary, sep: str = " ", metrics: tuple[str, ...] 
     """The group table as a person reads it (md and terminal): ``mean [low, high]`` cells for ``metrics``,
     ``Δ<metric>`` the paired difference against the baseline (see :func:`_caption`)."""
     head = ["model", "loss", "encoder_weights", "n_seeds", "n_images", *metrics, "dcf", "psnr_gray",
-            *(f"Δ{m}" for m in metrics), *VERDICT_COLUMNS.values(), "n_failed"]
+            *(f"Δ{m}" for m in metrics), *VERDICT_COLUMNS.values(), "n_failed", "n_stopped"]
     rows = []
     for r in summary.groups:
         means = [with_ci(r, m, DECIMALS[m], sep) for m in (*metrics, "dcf", "psnr_gray")]
         diffs = [with_ci(r, f"Δ{m}_vs_{summary.baseline_model}", DECIMALS[m], sep) for m in metrics]
         rows.append([_fmt(r["model"]), _fmt(r["loss"]), _fmt(r["encoder_weights"]), _fmt(r["n_seeds"]),
                      _fmt(r["n_images"]), *means, *diffs, *(_fmt(r[v]) for v in VERDICT_COLUMNS.values()),
-                     _fmt(r["n_failed"])])
+                     _fmt(r["n_failed"]), _fmt(r.get("n_stopped"))])
     return head, rows
 
 
@@ -142,7 +148,7 @@ def print_summary(summary: SweepSummary, title: str) -> None:
         table.add_row(*(escape(c) for c in cells))
     console = Console(width=240)  # fixed, so a log file reads the same whatever terminal made it
     console.print(table)
-    for r in summary.failed:
+    for r in [*summary.failed, *summary.stopped]:
         console.print(f"[red]job {escape(r['job'])} {escape(str(r['status']))}[/red] ({escape(r['overrides'])}): "
                       f"{escape(str(r.get('error', '')))}")
 
@@ -192,8 +198,8 @@ class SweepSummaryCallback(Callback):
             return
         summary = summarize(sweep_dir, self.baseline_model, confidence=self.confidence, n_resamples=self.n_resamples)
         failed = [r["job"] for r in summary.failed]
-        log.info("sweep summary: %s and report.html (%d jobs, %d failed)", sweep_dir / SUMMARY_MD, len(summary.jobs),
-                 len(failed))
+        log.info("sweep summary: %s and report.html (%d jobs, %d failed, %d stopped)", sweep_dir / SUMMARY_MD,
+                 len(summary.jobs), len(failed), len(summary.stopped))
         if failed and self.fail_on_error:
             # Every other job has finished and the summary is written; the exit status tells scripts.
             log.error("failed jobs: %s", ", ".join(failed))

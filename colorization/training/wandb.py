@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,12 @@ import numpy as np
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from colorization.distributed.rank import env_global_rank
+
 log = logging.getLogger(__name__)
+
+# Beside the W&B runs of a run dir: the id of its run, so a resumed job continues it.
+RUN_ID_FILE = "run_id"
 
 
 def wandb_logged_in() -> bool:
@@ -38,18 +44,45 @@ def wandb_mode() -> str:
     return "online" if wandb_logged_in() else "offline"
 
 
-def wandb_logger(save_dir: str, **kwargs: Any) -> WandbLogger:
+def stored_run_id(save_dir: str | Path) -> str | None:
+    """The W&B run id this run dir's last job used (``<save_dir>/wandb/run_id``), or ``None``."""
+    path = Path(save_dir) / "wandb" / RUN_ID_FILE
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _resuming(save_dir: Path, ckpt_path: str | None) -> bool:
+    """Whether this job continues one that ran in the same dir: it was given a checkpoint (``ckpt_path=last`` or a
+    path), or SLURM's requeue left Lightning's ``hpc_ckpt_*.ckpt`` there (Lightning then resumes by itself)."""
+    return ckpt_path is not None or any(save_dir.glob("hpc_ckpt_*.ckpt"))
+
+
+def wandb_logger(save_dir: str, ckpt_path: str | None = None, **kwargs: Any) -> WandbLogger:
     """A Lightning ``WandbLogger`` whose files live in the run dir (``<save_dir>/wandb``).
 
     Offline by default; ``WANDB_MODE=online`` or a ``wandb login`` switches to online. Extra kwargs go to
-    ``wandb.init`` (group, tags, job_type, ...).
+    ``wandb.init`` (group, tags, job_type, ...). The run id is kept in ``<save_dir>/wandb/run_id``; a job that
+    resumes in the same dir (``ckpt_path`` set, or a SLURM requeue) continues that W&B run (``id=<that id>``,
+    ``resume="allow"``) instead of opening another one. An ``id`` in kwargs wins.
     """
     mode = wandb_mode()
     # Never wait on a terminal for a key: an offline run needs none, and an online run without one should fail.
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
-    Path(save_dir).mkdir(parents=True, exist_ok=True)
-    return WandbLogger(save_dir=save_dir, mode=mode, offline=(mode == "offline"), **kwargs)
+    root = Path(save_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = kwargs.pop("id", None) or (stored_run_id(root) if _resuming(root, ckpt_path) else None)
+    if run_id is None:
+        run_id = secrets.token_hex(4)  # 8 characters from [0-9a-f], as W&B's own ids: unique per project
+    else:
+        log.info("W&B: continuing run %s", run_id)
+    if env_global_rank() == 0:  # rank zero owns the run (the other ranks' loggers never open it)
+        (root / "wandb").mkdir(exist_ok=True)
+        (root / "wandb" / RUN_ID_FILE).write_text(run_id + "\n")
+    return WandbLogger(save_dir=save_dir, mode=mode, offline=(mode == "offline"), id=run_id, resume="allow",
+                       **kwargs)
 
 
 def wandb_loggers(trainer: Any) -> list[WandbLogger]:
@@ -107,14 +140,15 @@ def describe_wandb_runs(trainer: Any) -> list[str]:
     return out
 
 
-def finish_wandb_run() -> None:
-    """Close the W&B run this process opened, if any: each sweep job must be its own W&B run, pass or fail."""
+def finish_wandb_run(exit_code: int = 0) -> None:
+    """Close the W&B run this process opened, if any, with the job's exit code (0 ok, 1 failed, ``128 + signum``
+    terminated: W&B shows a non-zero one as failed): each sweep job must be its own W&B run, pass or fail."""
     wandb = sys.modules.get("wandb")  # never imported: no run was opened, and importing it costs seconds
     if wandb is None:
         return
     try:
         if wandb.run is not None:
-            wandb.finish(exit_code=0)
+            wandb.finish(exit_code=exit_code)
     except Exception as e:  # noqa: BLE001 - a logging hiccup must not mask the job's own result
         log.warning("wandb.finish failed: %s", e)
 

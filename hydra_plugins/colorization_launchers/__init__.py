@@ -1,12 +1,14 @@
-"""Colorization's Hydra launchers. Hydra instantiates a launcher only from the ``hydra_plugins`` namespace, and it
-imports every module there whenever it starts; so each launcher is named here as a thin class whose work (and its
-Ray import) is loaded only when a sweep actually uses it. The code lives in ``colorization/distributed/``."""
+"""Colorization's Hydra launchers (``sequential``, the default, and ``gpus``). Hydra instantiates a launcher only
+from the ``hydra_plugins`` namespace, and it imports every module there whenever it starts; so each launcher is
+named here as a thin class whose work (and its Ray or torch import) is loaded only when a sweep actually uses it.
+The code lives in ``colorization/runs/`` and ``colorization/distributed/``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
+from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 
@@ -28,3 +30,14 @@ class GpuLauncher(Launcher):
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         assert self.impl is not None, "setup() comes first"
         return self.impl.launch(job_overrides, initial_job_idx)
+
+
+class SequentialLauncher(BasicLauncher):
+    """``hydra/launcher=sequential`` (the default, ``conf/hydra/launcher/sequential.yaml``): Hydra's basic launcher,
+    one job after another, whose sweep SIGTERM or Ctrl-C ends with every job accounted for and the summary written
+    (:func:`colorization.runs.sequential_launcher.launch_in_order` does the work)."""
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from colorization.runs.sequential_launcher import launch_in_order
+
+        return launch_in_order(self, job_overrides, initial_job_idx)

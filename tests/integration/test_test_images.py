@@ -6,11 +6,8 @@ from __future__ import annotations
 import csv
 import json
 import math
-import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import hydra
 import numpy as np
@@ -23,6 +20,7 @@ from colorization.metrics import IMAGE_METRIC_KEYS
 from colorization.training.module import ColorizationModule
 from tests.support.entry_points import TINY
 from tests.support.in_process import compose_config
+from tests.support.wandb_files import wandb_records
 
 COLUMNS = ["image", "psnr", "psnr_gray", "ssim", "ssim_gray", "auc", "auc_gray", "cf", "cf_gray", "cf_true"]
 # The whole test split (2 photos x 4 crops) in batches of 3, so the last batch is partial; the data's own seed
@@ -93,32 +91,6 @@ def test_two_seeds_give_the_same_ids_in_the_same_order(two_seeds):
     np.testing.assert_array_equal(values1["cf_true"], values2["cf_true"])  # the same images: the same truth
     np.testing.assert_array_equal(values1["psnr_gray"], values2["psnr_gray"])
     assert not np.array_equal(values1["psnr"], values2["psnr"])  # but other networks
-
-
-def wandb_records(wandb_file: Path) -> Iterator[Any]:
-    """The protobuf records (``wandb.proto.wandb_internal_pb2.Record``) of an offline ``run-*.wandb`` file.
-
-    The file is a LevelDB-style log: a 7-byte header (``:W&B``, magic, version), then 32 KiB blocks of chunks,
-    each ``crc32 u32, length u16, type u8`` + data; a record is one FULL chunk or FIRST, MIDDLE..., LAST.
-    """
-    from wandb.proto import wandb_internal_pb2
-
-    data = wandb_file.read_bytes()
-    assert data[:4] == b":W&B", f"{wandb_file} is not a W&B run file"
-    pos, block, pending = 7, 32768, b""
-    while pos + 7 <= len(data):
-        left = block - pos % block
-        _, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if left < 7 or (length == 0 and kind == 0):  # the rest of a block is padding
-            pos += left
-            continue
-        chunk = data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        pending = chunk if kind in (1, 2) else pending + chunk
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
-            yield record
 
 
 def _logged_table(run_dir: Path, key: str) -> tuple[dict, dict[str, Path]]:

@@ -62,7 +62,7 @@ def test_run_writes_metrics_checkpoints_and_sample_grids(trained_run):
     # A single run's report.html: its metrics as a table (test/psnr shown as written) and its val curve.
     assert result["report"] == str(run_dir / "report.html")
     page = (run_dir / "report.html").read_text()
-    assert f'data-metric="test/psnr"' in page and f"{metrics['test/psnr']:.2f}" in page
+    assert 'data-metric="test/psnr"' in page and f"{metrics['test/psnr']:.2f}" in page
     assert "No validation curve" not in page
 
 

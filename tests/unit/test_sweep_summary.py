@@ -93,17 +93,6 @@ def test_error_with_brackets_does_not_break_the_printed_table(tmp_path, capsys):
     assert "gloo" in capsys.readouterr().out
 
 
-def test_ckpt_path_last_resolves_to_the_run_dirs_last_checkpoint(tmp_path):
-    from colorization.train import resolve_ckpt_path
-
-    assert resolve_ckpt_path("last", tmp_path) is None  # nothing yet: a fresh start
-    (tmp_path / "checkpoints").mkdir()
-    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"x")
-    assert resolve_ckpt_path("last", tmp_path) == str(tmp_path / "checkpoints" / "last.ckpt")
-    assert resolve_ckpt_path("/a/b.ckpt", tmp_path) == "/a/b.ckpt"
-    assert resolve_ckpt_path(None, tmp_path) is None
-
-
 def test_job_error_line_names_the_root_cause():
     from colorization.runs.job import describe_error
 
@@ -132,3 +121,17 @@ def test_job_error_line_prefers_the_projects_own_sentence_over_a_librarys_sympto
     except RuntimeError as e:
         line = describe_error(e)
     assert line == "WeightsUnavailableError: Cannot get weights; train from scratch with model.pretrained=false"
+
+
+def test_stopped_jobs_are_rows_but_no_failure_of_their_configuration(tmp_path):
+    # A SIGTERM stopped job 1; jobs 2 and 3 never started; job 0 had failed by itself before.
+    _job(tmp_path, 0, "vanilla", "l1", None, status="failed")
+    _job(tmp_path, 1, "vanilla", "l1", None, status="terminated")
+    _job(tmp_path, 2, "unet", "l1", None, status="not_run")
+    _job(tmp_path, 3, "unet", "l1", None, status="not_run")
+    summary = summarize(tmp_path, show=False)
+    assert [r["status"] for r in summary.jobs] == ["failed", "terminated", "not_run", "not_run"]
+    assert [(g["model"], g["n_seeds"], g["n_failed"], g["n_stopped"]) for g in summary.groups] == [
+        ("vanilla", 0, 1, 1), ("unet", 0, 0, 2)], "a group with no finished job still has its row"
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [(r["model"], r["n_stopped"], r["psnr"]) for r in rows] == [("vanilla", "1", ""), ("unet", "2", "")]
