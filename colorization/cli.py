@@ -3,7 +3,10 @@
     colorize photos/ old.jpg 'scans/*.png' --ckpt runs/.../best.ckpt --out colorized/ [--compare]
 
 Each output keeps its input's name, format, size and alpha (alpha plays no part in the colours); folders are
-searched recursively and mirrored under ``--out``; which files count and how they are decoded is
+searched recursively and mirrored under ``--out``. An animated GIF / PNG / WebP or multi-page TIFF has every
+frame coloured and keeps its frame durations and loop count (another format with several frames, e.g. a
+camera's MPO, gets its first frame coloured, and a warning says so). A symlink loop is reported as an
+unreadable input and skipped; which files count and how they are decoded is
 :mod:`colorization.inference.image_files`'s rule, shared with ``eval.py data=folder`` and the folder dataset.
 The work is :class:`colorization.inference.colorizer.Colorizer`'s; this module is the arguments, the output
 plan and the progress.
@@ -21,12 +24,14 @@ import numpy as np
 import torch
 
 from colorization.color import compose_srgb8
-from colorization.inference.colorizer import load_colorizer
+from colorization.inference.colorizer import Colorizer, load_colorizer
+from colorization.inference.frames import ANIMATED_FORMATS, read_frames
 from colorization.inference.image_files import (
     DecodedImage,
     ImageReadError,
     find_inputs,
     read_image,
+    resolve_path,
     save_format,
     write_image,
 )
@@ -46,6 +51,8 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="colorize",
         description="Colorize photos at full resolution with a checkpoint from train.py. Each output keeps "
         "its input's file name, format and size; folders are searched recursively and mirrored under --out.",
+        epilog="colorize --serve --ckpt A.ckpt [B.ckpt ...] | --sweep DIR [--port 7860] [--host ADDR]: a local web "
+        "page to drop a photo on and see each checkpoint's colorization side by side (colorize --serve --help).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
     p.add_argument("--ckpt", required=True, help="checkpoint written by train.py (model and loss inside)")
@@ -66,14 +73,14 @@ def _plan_outputs(
 ) -> list[tuple[Path, Path]]:
     """``(input, output)`` pairs; refuses (reports and drops) outputs that would overwrite an input or another
     output."""
-    inputs = {p.resolve() for p, _ in pairs}
+    inputs = {resolve_path(p) for p, _ in pairs}
     taken: dict[Path, Path] = {}
     planned = []
     for src, rel in pairs:
         dst = out_dir / rel
-        targets = [dst.resolve()]
+        targets = [resolve_path(dst)]
         if compare:
-            targets.append(_compare_path(dst).resolve())
+            targets.append(resolve_path(_compare_path(dst)))
         if any(t in inputs for t in targets):
             report(f"error: {src}: refusing to write {dst}, which is an input; choose another --out")
             continue
@@ -88,6 +95,34 @@ def _plan_outputs(
 
 def _compare_path(dst: Path) -> Path:
     return dst.with_name(f"{dst.stem}{COMPARE_SUFFIX}{dst.suffix}")
+
+
+def _colorize_frames(
+    colorizer: Colorizer, src: Path, dst: Path, args: argparse.Namespace, report: Callable[[str], None]
+) -> int:
+    """Colour every frame of an animated / multi-page ``src`` and write them to ``dst`` (and its comparison)
+    with the same timing; returns the number of files written (0 or 1), reporting why when 0."""
+    try:
+        _write_frames(colorizer, src, dst, args)
+        return 1
+    except ImageReadError as e:
+        report(f"error: {e}; skipped")
+    except (OSError, ValueError) as e:
+        report(f"error: {src}: cannot write {dst} ({e.__class__.__name__}: {e}); skipped")
+    return 0
+
+
+def _write_frames(colorizer: Colorizer, src: Path, dst: Path, args: argparse.Namespace) -> None:
+    frames = read_frames(src)
+    fmt = save_format(frames.format, dst)
+    rgbs = colorizer.colorize_decoded(frames.images)
+    first = frames.images[0]
+    options = frames.save_options(fmt)
+    write_image(rgbs, dst, fmt, [f.alpha for f in frames.images], first.exif, args.quality, **options)
+    if args.compare:
+        pairs = [side_by_side(f.lightness, rgb, colorizer.chunk_rows)
+                 for f, rgb in zip(frames.images, rgbs, strict=True)]
+        write_image(pairs, _compare_path(dst), fmt, None, first.exif, args.quality, **options)
 
 
 def _progress(enabled: bool):
@@ -130,10 +165,19 @@ def run(args: argparse.Namespace, progress_min_files: int = 4) -> int:
             decoded: list[tuple[Path, Path, DecodedImage]] = []
             for src, dst in group:
                 try:
-                    decoded.append((src, dst, read_image(src)))
+                    image = read_image(src)
                 except ImageReadError as e:
                     report(f"error: {e}; skipped")
                     bar.advance(task)
+                    continue
+                if image.frames > 1 and image.format in ANIMATED_FORMATS:
+                    written += _colorize_frames(colorizer, src, dst, args, report)
+                    bar.advance(task)
+                    continue
+                if image.frames > 1:
+                    print(f"warning: {src}: only the first of its {image.frames} frames was colorized "
+                          f"({image.format} files are written with one)", file=sys.stderr, flush=True)
+                decoded.append((src, dst, image))
             abs_ = colorizer.predict_ab([d.lightness for _, _, d in decoded]) if decoded else []
             for (src, dst, image), ab in zip(decoded, abs_, strict=True):
                 try:
@@ -154,7 +198,13 @@ def run(args: argparse.Namespace, progress_min_files: int = 4) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry point ``colorize`` (also ``python -m colorization.cli``)."""
+    """Console entry point ``colorize`` (also ``python -m colorization.cli``); ``colorize --serve ...`` starts the
+    local web page instead (:mod:`colorization.inference.serve`, its own options)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--serve" in argv:
+        from colorization.inference.serve import main as serve_main
+
+        return serve_main([a for a in argv if a != "--serve"])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inference never needs the hub; fail fast if anything asks
     return run(_parse_args(argv))
 

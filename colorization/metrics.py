@@ -35,6 +35,7 @@ from torchmetrics import Metric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from colorization.color import normalized_to_ab, render_normalized
+from colorization.strip_metrics import image_metrics_in_strips
 
 __all__ = [
     "IMAGE_METRIC_KEYS",
@@ -130,6 +131,8 @@ class ColorizationMetrics(Metric):
     ``psnr, ssim, cf, cf_true, dcf, auc, psnr_gray, ssim_gray, cf_gray, dcf_gray, auc_gray`` (scalar tensors).
     Every value is a mean over images (AuC: the mean per-image AuC, which equals the pooled pixel AuC when
     images share a size); dCF is taken between the dataset means of CF, never averaged per batch.
+    ``strip_rows``: None scores each batch whole with torchmetrics; a number scores ``strip_rows`` rows at a time
+    (:mod:`colorization.strip_metrics`: the same values, memory bounded however big the photo).
     """
 
     is_differentiable = False
@@ -143,9 +146,11 @@ class ColorizationMetrics(Metric):
         ssim_sigma: float = 1.5,
         auc_max_threshold: float = 150.0,
         auc_step: float = 1.0,
+        strip_rows: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.strip_rows = strip_rows
         self.metric_kwargs = dict(
             max_psnr=max_psnr,
             ssim_kernel_size=ssim_kernel_size,
@@ -169,9 +174,13 @@ class ColorizationMetrics(Metric):
         if ab_pred.shape != ab_true.shape or L.shape != (B, 1, H, W):
             shapes = f"L {tuple(L.shape)}, ab_pred {tuple(ab_pred.shape)}, ab_true {tuple(ab_true.shape)}"
             raise ValueError(f"expected L [B,1,H,W] and ab [B,2,H,W] of one size; got {shapes}")
-        pred = image_metrics(L, ab_pred, ab_true, **self.metric_kwargs)
-        gray = image_metrics(L, torch.zeros_like(ab_true), ab_true, **self.metric_kwargs)
-        values = {**pred, **{f"{key}_gray": gray[key] for key in _GRAY}}
+        if self.strip_rows is not None:
+            kwargs = {k: v for k, v in self.metric_kwargs.items() if k != "ssim_kernel_size"}
+            values = image_metrics_in_strips(L, ab_pred, ab_true, self.strip_rows, **kwargs)
+        else:
+            pred = image_metrics(L, ab_pred, ab_true, **self.metric_kwargs)
+            gray = image_metrics(L, torch.zeros_like(ab_true), ab_true, **self.metric_kwargs)
+            values = {**pred, **{f"{key}_gray": gray[key] for key in _GRAY}}
         return {key: values[key] for key in IMAGE_METRIC_KEYS}
 
     def update(

@@ -8,6 +8,11 @@ size. The metrics compare that with the photo at full resolution, both through t
 dataset uses (so whole-photo numbers match crop-based ones in kind), per photo, averaged over photos. Alpha is
 not colour: the photo's colour samples are evaluated as stored, as ``colorize`` colours them.
 
+Big photos cost bounded time and memory: the metrics (and the gray baseline beside them, sharing the truth's
+rendering) are computed ``strip_rows`` rows at a time by :mod:`colorization.strip_metrics`, exactly -- the same
+values as on the whole image, up to float rounding -- so a 24-MP photo is evaluated in seconds and under 2 GB
+instead of minutes and 19 GB (BENCHMARKS.md has the measurement).
+
 Grayscale photos (no colour truth), unreadable files and photos smaller than one SSIM window are skipped and
 counted. With ``save_images`` each evaluated photo is written as ``colorize`` would colour it (the same pixels),
 as PNG under ``<output_dir>/colorized``, mirroring the folder tree.
@@ -25,6 +30,7 @@ import torch
 from PIL import Image
 
 from colorization.color import ab_to_normalized, lab8_to_normalized, rgb_to_lab8, upsample_ab
+from colorization.color.chunks import for_each_chunk
 from colorization.data.folder import scan_images
 from colorization.inference.colorizer import Colorizer, load_colorizer
 from colorization.inference.image_files import DecodedImage, ImageReadError, read_image
@@ -36,11 +42,20 @@ log = logging.getLogger(__name__)
 __all__ = ["evaluate_folder", "photo_truth", "predict_photo_ab"]
 
 
-def photo_truth(image: DecodedImage, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def photo_truth(
+    image: DecodedImage, device: torch.device, chunk_rows: int = 64
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A decoded photo -> its truth ``(L [1,1,H,W] in [-1,1], ab [1,2,H,W] normalised)`` on ``device``, through
-    the 8-bit LAB encoding of every dataset (alpha left out)."""
-    lab8 = rgb_to_lab8(torch.from_numpy(image.rgb8()).permute(2, 0, 1))[None]
-    return lab8_to_normalized(lab8.to(device))
+    the 8-bit LAB encoding of every dataset (alpha left out). Encoded ``chunk_rows`` rows at a time: the
+    integer LAB path's temporaries for a whole 24-MP photo took 2 GB."""
+    rgb = torch.from_numpy(image.rgb8()).permute(2, 0, 1)
+    lab8 = torch.empty_like(rgb)
+
+    def encode(first: int) -> None:
+        lab8[:, first : first + chunk_rows] = rgb_to_lab8(rgb[:, first : first + chunk_rows])
+
+    for_each_chunk(encode, rgb.shape[1], chunk_rows, workers=None)
+    return lab8_to_normalized(lab8[None].to(device))
 
 
 def predict_photo_ab(colorizer: Colorizer, image: DecodedImage) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,6 +75,7 @@ def evaluate_folder(
     gray_tolerance: int = 2,
     save_images: bool = False,
     metrics: Mapping[str, Any] | None = None,
+    strip_rows: int = 64,
 ) -> dict[str, Any]:
     """Evaluate every colour photo under ``root`` whole (see the module docstring); writes
     ``<output_dir>/metrics.json`` and returns ``{"metrics": {"test/psnr": ...}, "images": n, "skipped_*": ...}``.
@@ -68,11 +84,13 @@ def evaluate_folder(
         size: the network's input side (``colorize --size``).
         gray_tolerance: channels this close count as gray (as the folder dataset's scan).
         metrics: :class:`~colorization.metrics.ColorizationMetrics` settings; None: its defaults.
+        strip_rows: rows scored (and encoded) at a time, unless ``metrics`` sets ``strip_rows``; memory grows
+            with it, the values do not change.
     """
     root, output_dir = Path(root), Path(output_dir)
     scan = scan_images(root, gray_tolerance=gray_tolerance)
     colorizer = load_colorizer(ckpt_path, device=device, size=int(size))
-    meter = ColorizationMetrics(**dict(metrics or {})).to(colorizer.device)
+    meter = ColorizationMetrics(**{"strip_rows": strip_rows, **dict(metrics or {})}).to(colorizer.device)
     save_dir = output_dir / "colorized" if save_images else None
     unreadable = [str(p) for p in scan.unreadable]
     too_small: list[str] = []
@@ -88,9 +106,10 @@ def evaluate_folder(
         if min(image.size) < min_side:
             too_small.append(str(path))
             continue
-        L_, ab_true = photo_truth(image, colorizer.device)
+        L_, ab_true = photo_truth(image, colorizer.device, meter.strip_rows or strip_rows)
         ab_pred, ab_small = predict_photo_ab(colorizer, image)
         meter.update(L_, ab_pred, ab_true)
+        del L_, ab_true, ab_pred  # before the next photo's: one photo's full-size tensors at a time
         evaluated += 1
         if save_dir is not None:
             out = (save_dir / path.relative_to(root)).with_suffix(".png")

@@ -6,6 +6,9 @@ dataset, ``scan_images`` and ``data.prepare`` -- finds files and decodes them he
 * **Which files**: inside a folder (searched recursively, in sorted order) or a glob, a file is an image when
   its suffix, in any case, is in :data:`IMAGE_SUFFIXES`; names starting with ``.`` (hidden files and folders,
   macOS ``._`` companions) are skipped. A file named on its own is always tried, whatever its suffix.
+* **Symlink loops** named like images (or named on their own) are found too, so that every consumer reports
+  them as unreadable (:class:`ImageReadError` "symlink loop") instead of a traceback or silence.
+* **Frames**: an animation or multi-page file decodes to its first frame (``frames`` says how many it holds).
 * **Orientation**: the EXIF orientation is applied first (the decoded image is upright; its EXIF keeps no
   orientation tag).
 * **Samples**: the stored sRGB samples at full precision, as ``[H,W]`` (gray) or ``[H,W,3]`` (colour):
@@ -24,12 +27,15 @@ a half-written image.
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,7 +44,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from colorization.color.srgb import lightness_from_gray16, lightness_from_srgb8
 
 __all__ = ["IMAGE_SUFFIXES", "DecodedImage", "ImageReadError", "decode_pil", "find_inputs", "image_files_under",
-           "is_image_name", "read_image", "save_format", "write_image"]
+           "is_image_name", "is_symlink_loop", "read_image", "resolve_path", "save_format", "write_image"]
 
 # Photo formats Pillow decodes without extra libraries (lower case; matched case-insensitively).
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jfif", ".jpe", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
@@ -67,12 +73,14 @@ class DecodedImage:
         alpha: uint8 ``[H,W]`` in [0,255] (255 opaque), or None.
         format: Pillow's name of the file format (``'JPEG'``, ``'PNG'``, ...), or None for in-memory images.
         exif: EXIF bytes to carry into an output (orientation already applied and reset), or None.
+        frames: how many frames the file holds (animations, multi-page TIFFs); these samples are the first.
     """
 
     samples: np.ndarray
     alpha: np.ndarray | None = None
     format: str | None = None
     exif: bytes | None = None
+    frames: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
@@ -116,6 +124,7 @@ def _exif_bytes(img: Image.Image) -> bytes | None:
 def decode_pil(img: Image.Image) -> DecodedImage:
     """A Pillow image in any mode -> :class:`DecodedImage` by the module's rules."""
     fmt = img.format
+    frames = int(getattr(img, "n_frames", 1))
     img = ImageOps.exif_transpose(img)  # a copy without the orientation tag, or the same image
     exif = _exif_bytes(img)
     if img.mode in ("P", "L") and "transparency" in img.info:
@@ -134,12 +143,14 @@ def decode_pil(img: Image.Image) -> DecodedImage:
         samples = np.clip(np.asarray(img), 0, _GRAY16).astype(np.uint16)
     else:
         raise ImageReadError(f"unsupported image mode {img.mode!r}")
-    return DecodedImage(samples=np.ascontiguousarray(samples), alpha=alpha, format=fmt, exif=exif)
+    return DecodedImage(samples=np.ascontiguousarray(samples), alpha=alpha, format=fmt, exif=exif, frames=frames)
 
 
 def read_image(path: str | os.PathLike) -> DecodedImage:
     """Open and fully decode ``path``; raises :class:`ImageReadError` naming the path if it is unreadable."""
     path = Path(path)
+    if is_symlink_loop(path):
+        raise ImageReadError(f"{path}: symlink loop")
     try:
         with Image.open(path) as img:
             img.load()
@@ -166,32 +177,39 @@ def _umask() -> int:
 
 
 def write_image(
-    rgb: np.ndarray,
+    rgb: np.ndarray | Sequence[np.ndarray],
     path: str | os.PathLike,
     fmt: str,
-    alpha: np.ndarray | None = None,
+    alpha: np.ndarray | Sequence[np.ndarray | None] | None = None,
     exif: bytes | None = None,
     jpeg_quality: int = 95,
+    **frame_options: Any,
 ) -> Path:
     """Write sRGB uint8 ``[H,W,3]`` (plus optional alpha ``[H,W]``) to ``path`` in Pillow format ``fmt``.
 
     Written to a temporary file in the same folder and renamed over ``path`` only when complete. Alpha is kept
-    where the format can hold it. ``jpeg_quality`` applies to JPEG and WebP.
+    where the format can hold it. ``jpeg_quality`` applies to JPEG and WebP. A sequence of frames (and of their
+    alphas) is written as one animated / multi-page file, with Pillow's ``frame_options`` (``duration``, ``loop``).
     """
-    path = Path(path)
-    img = Image.fromarray(rgb, "RGB")
-    if alpha is not None and fmt in _ALPHA_FORMATS:
-        img.putalpha(Image.fromarray(alpha, "L"))
-    options: dict = {}
+    frames = [rgb] if isinstance(rgb, np.ndarray) else list(rgb)
+    alphas = list(alpha) if isinstance(alpha, list | tuple) else [alpha] * len(frames)
+    images = [Image.fromarray(frame, "RGB") for frame in frames]
+    for img, a in zip(images, alphas, strict=True):
+        if a is not None and fmt in _ALPHA_FORMATS:
+            img.putalpha(Image.fromarray(a, "L"))
+    options: dict = {"format": fmt}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = jpeg_quality
     if exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         options["exif"] = exif
+    if len(images) > 1:
+        options.update(save_all=True, append_images=images[1:], **frame_options)
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            img.save(fh, format=fmt, **options)
+        with os.fdopen(fd, "w+b") as fh:  # w+: multi-page TIFFs are written by seeking back
+            images[0].save(fh, **options)
         # mkstemp makes the file private (0600); a finished photo gets the permissions any new file would.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
@@ -207,12 +225,35 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
+def is_symlink_loop(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a symbolic link that never reaches a file (``ln -s loop loop``, or a -> b -> a)."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
+
+
+def resolve_path(path: str | os.PathLike) -> Path:
+    """``Path(path).resolve()``, except that a symlink loop (which makes it raise) gives its absolute path."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError):  # RuntimeError on Python < 3.13, OSError after
+        return Path(os.path.abspath(path))
+
+
+def _found(path: Path) -> bool:
+    """Whether a path a search found is an input: an image name, and a file or a symlink loop."""
+    return is_image_name(path) and (path.is_file() or is_symlink_loop(path))
+
+
 def image_files_under(root: str | os.PathLike) -> list[Path]:
-    """The image files under folder ``root``, recursively, sorted; nothing inside hidden folders."""
+    """The image files under folder ``root`` (and symlink loops named like them), recursively, sorted; nothing
+    inside hidden folders. Symlinked folders are not entered (no cycles)."""
     root = Path(root)
     return [f for f in sorted(root.rglob("*"))
             if is_image_name(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)
-            and f.is_file()]
+            and (f.is_file() or is_symlink_loop(f))]
 
 
 def _glob_root(pattern: str) -> Path:
@@ -232,7 +273,7 @@ def find_inputs(
     (searching the output folder itself still finds its files). Returns the pairs, in a stable order without
     duplicates, and the patterns that matched nothing.
     """
-    excluded = exclude.resolve() if exclude is not None else None
+    excluded = resolve_path(exclude) if exclude is not None else None
     seen: set[Path] = set()
     found: list[tuple[Path, Path]] = []
     unmatched: list[str] = []
@@ -241,18 +282,18 @@ def find_inputs(
         p = Path(pattern)
         if p.is_dir():
             root, matches = p, [(f, f.relative_to(p)) for f in image_files_under(p)]
-        elif p.is_file():
+        elif p.is_file() or is_symlink_loop(p):
             root, matches = None, [(p, Path(p.name))]
         else:
             root = _glob_root(pattern)
             matches = [(Path(f), Path(Path(f).name)) for f in sorted(glob.glob(pattern, recursive=True))
-                       if is_image_name(Path(f)) and Path(f).is_file()]
-        if root is not None and excluded is not None and not root.resolve().is_relative_to(excluded):
-            matches = [(f, rel) for f, rel in matches if not f.resolve().is_relative_to(excluded)]
+                       if _found(Path(f))]
+        if root is not None and excluded is not None and not resolve_path(root).is_relative_to(excluded):
+            matches = [(f, rel) for f, rel in matches if not resolve_path(f).is_relative_to(excluded)]
         if not matches:
             unmatched.append(pattern)
         for f, rel in matches:
-            key = f.resolve()
+            key = resolve_path(f)
             if key not in seen:
                 seen.add(key)
                 found.append((f, rel))

@@ -335,7 +335,9 @@ def test_pretrained_checkpoint_loads_offline(tmp_path, monkeypatch):
     module.hparams["model"]["pretrained"] = True  # as if trained from ImageNet weights
     path = save_checkpoint(module, tmp_path / "pre.ckpt")
     loaded = load_colorizer(path, device="cpu", size=32)
-    for k, v in module.state_dict().items():
+    weights = {k: v for k, v in module.state_dict().items() if k.startswith("net.")}  # not training-only state
+    assert weights
+    for k, v in weights.items():
         torch.testing.assert_close(loaded.module.state_dict()[k], v)
     hp = offline_model_hparams({"name": "unet", "pretrained": True, "weights": "w.pth", "encoder": "resnet18"})
     assert hp == {"name": "unet", "pretrained": False, "weights": None, "encoder": "resnet18"}
@@ -425,3 +427,88 @@ def test_a_ce_checkpoint_colorizes_any_size(ce_ckpt, real_photos, size, photo_hw
         L_ = lab8_to_normalized(lab8)[0]
         want = render_normalized(L_, load_trained(ce_ckpt).colorize_normalized(L_)).permute(0, 2, 3, 1)
         assert torch.equal(colorizer.colorize_lab8(lab8), want)
+
+
+# ---------------------------------------------------------------------------------------------- loops, frames
+def test_symlink_loops_are_reported_and_skipped(ckpt, real_photos, tmp_path, capsys):
+    """A loop named on the command line, or met in a folder or a glob, is one 'symlink loop' line and exit
+    status 1, like any unreadable input (a corrupt file alone exits 1 too), never a traceback."""
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(real_photos["skimage_coffee"][:40, :48]).save(src / "good.png")
+    os.symlink("loop", tmp_path / "loop")  # ln -s loop loop
+    os.symlink("b.jpg", src / "a.jpg")  # a.jpg -> b.jpg -> a.jpg
+    os.symlink("a.jpg", src / "b.jpg")
+    os.symlink("..", src / "sub" / "up")  # a folder cycle: not entered
+    out = tmp_path / "out"
+    code, err = run_cli([str(tmp_path / "loop"), str(src), "--ckpt", str(ckpt), "--out", str(out), "--size", "32"],
+                        capsys)
+    assert code == 1 and "Traceback" not in err
+    for name in ("loop", "a.jpg", "b.jpg"):
+        assert f"{tmp_path / 'loop' if name == 'loop' else src / name}: symlink loop; skipped" in err, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["good.png"]
+    code, err = run_cli([str(tmp_path / "loop"), "--ckpt", str(ckpt), "--out", str(out)], capsys)
+    assert code == 1 and "symlink loop" in err and "colorized 0 file(s)" in err
+    code, err = run_cli([str(src / "*.jpg"), "--ckpt", str(ckpt), "--out", str(out)], capsys)
+    assert code == 1 and err.count("symlink loop") == 2
+
+
+def _three_frame_gif(rgb: np.ndarray, path: Path) -> list[np.ndarray]:
+    """A gray 3-frame animated GIF (100/200/300 ms, looping forever) made of ``rgb``; returns its frames."""
+    grays = [Image.fromarray(rgb).resize((48, 40)).convert("L").rotate(angle) for angle in (0, 90, 180)]
+    frames = [g.convert("P") for g in grays]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=0)
+    return [np.asarray(g.convert("RGB")) for g in grays]
+
+
+def test_an_animated_gif_keeps_every_frame_coloured_and_its_timing(ckpt, real_photos, tmp_path, capsys):
+    frames_in = _three_frame_gif(real_photos["skimage_astronaut"], tmp_path / "anim.gif")
+    out = tmp_path / "out"
+    code, err = run_cli([str(tmp_path / "anim.gif"), "--ckpt", str(ckpt), "--out", str(out), "--size", "32",
+                         "--compare"], capsys)
+    assert code == 0, err
+    with Image.open(out / "anim.gif") as img:
+        assert img.n_frames == 3 and img.info.get("loop") == 0
+        durations, frames_out = [], []
+        for i in range(3):
+            img.seek(i)
+            durations.append(img.info["duration"])
+            frames_out.append(np.asarray(img.convert("RGB")).astype(int))
+    assert durations == [100, 200, 300]
+    for rgb, gray in zip(frames_out, frames_in, strict=True):
+        assert rgb.shape == (40, 48, 3)
+        assert np.ptp(rgb, axis=2).mean() > 10  # coloured, not gray (the input frames are gray)
+        # each frame keeps its own picture: lightness within GIF palette quantisation of the input frame
+        assert np.abs(l8(rgb.astype(np.uint8)) - l8(gray)).mean() < 8
+    assert not np.array_equal(frames_out[0], frames_out[1])
+    with Image.open(out / "anim_compare.gif") as img:
+        assert img.n_frames == 3 and img.size == (96, 40)
+
+
+def test_multi_picture_files_that_cannot_animate_say_only_the_first_was_coloured(ckpt, real_photos, tmp_path,
+                                                                                   capsys):
+    pictures = [Image.fromarray(real_photos["skimage_coffee"][:40, :48]), Image.new("RGB", (48, 40), "red")]
+    pictures[0].save(tmp_path / "camera.mpo", format="MPO", save_all=True, append_images=pictures[1:])
+    out = tmp_path / "out"
+    code, err = run_cli([str(tmp_path / "camera.mpo"), "--ckpt", str(ckpt), "--out", str(out), "--size", "32"],
+                        capsys)
+    assert code == 0, err
+    assert "camera.mpo: only the first of its 2 frames was colorized" in err
+    with Image.open(out / "camera.mpo") as img:
+        assert img.format == "JPEG" and img.size == (48, 40)
+
+
+@pytest.mark.parametrize("suffix, timed", [(".png", True), (".webp", True), (".tif", False)])
+def test_apng_webp_and_multi_page_tiff_keep_their_frames(ckpt, real_photos, tmp_path, capsys, suffix, timed):
+    from colorization.inference.frames import read_frames
+
+    grays = [Image.fromarray(real_photos["skimage_coffee"]).resize((40, 32)).convert("L").rotate(a).convert("RGB")
+             for a in (0, 180)]
+    timing = {"duration": [120, 240], "loop": 3} if timed else {}
+    grays[0].save(tmp_path / f"in{suffix}", save_all=True, append_images=grays[1:], lossless=True, **timing)
+    code, err = run_cli([str(tmp_path / f"in{suffix}"), "--ckpt", str(ckpt), "--out", str(tmp_path / "out"),
+                         "--size", "32"], capsys)
+    assert code == 0, err
+    frames = read_frames(tmp_path / "out" / f"in{suffix}")
+    assert len(frames.images) == 2 and all(np.ptp(f.rgb8().astype(int), axis=2).mean() > 10 for f in frames.images)
+    assert (frames.durations, frames.loop) == (([120, 240], 3) if timed else ([0, 0], None))

@@ -151,6 +151,9 @@ def test_folder_without_colour_photos_says_so(ckpt, tmp_path):
     Image.new("L", (32, 32), 128).save(root / "g.png")
     with pytest.raises(FileNotFoundError, match=r"no colour photo .* \(1 grayscale, 0 unreadable"):
         evaluate_folder(ckpt, root, tmp_path / "run", size=32, device="cpu")
+    os.symlink("loop.png", root / "loop.png")  # a symlink loop is one more unreadable file, not a traceback
+    with pytest.raises(FileNotFoundError, match=r"no colour photo .* \(1 grayscale, 1 unreadable"):
+        evaluate_folder(ckpt, root, tmp_path / "run", size=32, device="cpu")
 
 
 # ---------------------------------------------------------------------------------------------- eval == colorize
@@ -235,3 +238,32 @@ def test_test_split_through_the_trainer_around_the_loaded_network(ckpt, mixed_di
     for path in saved:
         rgb = np.asarray(Image.open(path))
         assert rgb.shape == (32, 32, 3) and np.ptp(rgb.astype(int), axis=2).max() > 10
+
+
+# ---------------------------------------------------------------------------------------------- big photos
+# Wraps a command so that RUSAGE_CHILDREN's peak RSS is that command's alone; prints "rc seconds maxrss_kb".
+_MEASURE = ("import resource, subprocess, sys, time; t = time.perf_counter(); rc = subprocess.call(sys.argv[1:]); "
+            "print(rc, time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+BIG_PHOTO_SECONDS, BIG_PHOTO_GIB = 30.0, 4.0  # issue 14's bounds for one 24-MP photo on a 2-core machine
+
+
+@pytest.mark.slow  # a 24-MP photo end to end (~20 s on 2 busy cores; it took 128 s and 19 GB before strips)
+def test_a_24_megapixel_photo_is_evaluated_whole_in_bounded_time_and_memory(ckpt, real_photos, tmp_path):
+    root = tmp_path / "big"
+    root.mkdir()
+    photo = Image.fromarray(real_photos["skimage_astronaut"]).resize((6000, 4000), Image.Resampling.BICUBIC)
+    photo.save(root / "photo.jpg", quality=92)
+    del photo
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLORIZATION_HOME": str(tmp_path), "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "-c", _MEASURE, sys.executable, str(REPO / "eval.py"), "data=folder",
+                           f"data.root={root}", f"ckpt_path={ckpt}", "size=256", "device=cpu",
+                           f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)
+    rc, seconds, maxrss_kb = proc.stdout.split()[-3:]
+    assert int(rc) == 0, proc.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["images"] == 1 and all(np.isfinite(metrics[f"test/{k}"]) for k in METRIC_KEYS)
+    gib = int(maxrss_kb) / 2**20
+    print(f"24-MP photo: {float(seconds):.1f} s, peak RSS {gib:.2f} GiB")  # shown with -s, for BENCHMARKS.md
+    assert float(seconds) <= BIG_PHOTO_SECONDS and gib <= BIG_PHOTO_GIB, (seconds, gib)
