@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -28,7 +27,12 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from colorization.runs.termination import SignalWatch, signal_name
+
 log = logging.getLogger(__name__)
+
+# Seconds between looks at whether a signal arrived while the jobs run: how soon the sweep reacts to one.
+SIGNAL_POLL_S = 0.5
 
 
 def gpus_for_job(job_cfg: DictConfig, gpus_per_job: int | None, gpus_per_node: int) -> int:
@@ -74,18 +78,10 @@ class GpuLauncher(RayLauncher):
             sweep_config.hydra.job.num = idx
         return sweep_config
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        import ray
-        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
-
-        setup_globals()
-        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        gpus_per_node = self._start_ray()
-        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(job_overrides), gpus_per_node,
-                 self.config.hydra.sweep.dir)
-
+    def _check_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
+                    gpus_per_node: int) -> list[tuple[DictConfig, list[str], int]]:
+        """Every job's (config, overrides, GPUs), checked before any is submitted, so a job Ray could never run
+        fails the sweep before other jobs have started."""
         jobs = []
         for i, overrides in enumerate(job_overrides):
             idx = initial_job_idx + i
@@ -98,48 +94,82 @@ class GpuLauncher(RayLauncher):
                 raise ValueError(f"job #{idx} needs {gpus} GPU(s) but a node has {gpus_per_node}: set "
                                  "hydra.launcher.num_gpus (logical GPUs on a machine without any) or "
                                  "hydra.launcher.gpus_per_job")
-            log.info("\t#%d (%d GPU): %s", idx, gpus, " ".join(filter_overrides(overrides)))
-            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus})
-            ref = launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function, Singleton.get_state())
-            jobs.append((ref, job_cfg, list(overrides)))
+            jobs.append((job_cfg, list(overrides), gpus))
+        return jobs
 
-        from colorization.runs.termination import JobTerminated, SignalWatch
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        import ray
 
+        setup_globals()
+        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        gpus_per_node = self._start_ray()
+        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(job_overrides), gpus_per_node,
+                 self.config.hydra.sweep.dir)
+        checked = self._check_jobs(job_overrides, initial_job_idx, gpus_per_node)
+
+        # Installed after ray.init, which sets a SIGTERM handler of its own in this process (it exits 1). The watch
+        # only records a signal (quiet): an exception a handler raises while Ray waits is turned by Ray into a bare
+        # SystemExit(1), which would end the sweep with no status files and no summary. So the sweep looks at the
+        # recorded signal between short waits instead.
         with SignalWatch() as watch:
-            try:
-                self._log_as_they_end([ref for ref, _, _ in jobs])
-                return [self._result(ref, job_cfg, overrides) for ref, job_cfg, overrides in jobs]
-            except (KeyboardInterrupt, JobTerminated) as e:
-                watch.quiet()
-                log.warning("interrupted: stopping every job of the sweep")
-                for ref, _, _ in jobs:
-                    ray.cancel(ref, force=True)
-                ray.shutdown()
-                self._stop_sweep(jobs, getattr(e, "signum", None) or watch.signum or int(signal.SIGINT))
+            watch.quiet()
+            refs = self._submit(checked, watch)
+            self._log_as_they_end(refs, watch)
+            if watch.signum is None:
+                return [self._result(ref, cfg, overrides)
+                        for ref, (cfg, overrides, _) in zip(refs, checked, strict=True)]
+            log.warning("received %s: stopping every job of the sweep", signal_name(watch.signum))
+            # Latest first: a queued job is cancelled before a running one's end frees a GPU it could start on.
+            for ref in reversed(refs):
+                ray.cancel(ref, force=True)
+            ray.shutdown()
+            self._stop_sweep([(cfg, overrides) for cfg, overrides, _ in checked], watch.signum)
 
-    def _stop_sweep(self, jobs: list[tuple[Any, DictConfig, list[str]]], signum: int) -> NoReturn:
-        """After a signal: the jobs that had started (their run dir exists) are terminated, the others not_run;
-        then the summary, and exit ``128 + signum`` (:func:`colorization.runs.sweep_stop.stop_sweep`)."""
+    def _submit(self, jobs: list[tuple[DictConfig, list[str], int]], watch: SignalWatch) -> list[Any]:
+        """Hand the jobs to Ray in order (Ray starts each once its GPUs are free); stop handing them over once
+        ``watch`` has recorded a signal. Returns the submitted jobs' Ray object refs."""
+        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+
+        assert self.hydra_context is not None and self.task_function is not None
+        refs = []
+        for job_cfg, overrides, gpus in jobs:
+            if watch.signum is not None:
+                break
+            log.info("\t#%d (%d GPU): %s", job_cfg.hydra.job.num, gpus, " ".join(filter_overrides(overrides)))
+            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus})
+            refs.append(launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function,
+                                          Singleton.get_state()))
+        return refs
+
+    def _stop_sweep(self, jobs: list[tuple[DictConfig, list[str]]], signum: int) -> NoReturn:
+        """After a signal: the jobs (config, overrides) that had started (their run dir exists) are terminated,
+        the others not_run; then the summary, and exit ``128 + signum``
+        (:func:`colorization.runs.sweep_stop.stop_sweep`)."""
         from colorization.runs.sweep_stop import stop_sweep
 
         assert self.config is not None and self.hydra_context is not None
-        by_num = {int(c.hydra.job.num): c for _, c, _ in jobs}
+        by_num = {int(c.hydra.job.num): c for c, _ in jobs}
         started, never = [], []
-        for _, job_cfg, overrides in jobs:
+        for job_cfg, overrides in jobs:
             job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
             (started if job_dir.is_dir() else never).append((int(job_cfg.hydra.job.num), overrides))
         stop_sweep(self.config, self.hydra_context.callbacks, signum, started, never, lambda n, o: by_num[n])
 
     @staticmethod
-    def _log_as_they_end(refs: list[Any]) -> None:
-        """Wait for every job, saying when each ends (the jobs' own output is in their run dirs' logs)."""
+    def _log_as_they_end(refs: list[Any], watch: SignalWatch) -> None:
+        """Wait for every job, saying when each ends (the jobs' own output is in their run dirs' logs); return
+        early once ``watch`` has recorded a signal."""
         import ray
 
         number = {ref: i for i, ref in enumerate(refs)}
         pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            log.info("job %d of %d ended; %d still running or queued", number[done[0]] + 1, len(refs), len(pending))
+        while pending and watch.signum is None:
+            done, pending = ray.wait(pending, num_returns=1, timeout=SIGNAL_POLL_S)
+            for ref in done:
+                log.info("job %d of %d ended; %d still running or queued", number[ref] + 1, len(refs),
+                         len(pending))
 
     @staticmethod
     def _result(ref: Any, job_cfg: DictConfig, overrides: list[str]) -> JobReturn:

@@ -4,11 +4,16 @@ on a machine without any (``hydra.launcher.num_gpus=2``) make the scheduling run
 from __future__ import annotations
 
 import csv
+import os
+import re
+import signal
+import time
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_termination import LONG, _signal_after_first_epoch, _start
 from tests.support.entry_points import TINY, only_dir, read_json, run_entry
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
@@ -69,3 +74,55 @@ def test_failed_job_frees_its_gpu_and_the_sweep_goes_on(tmp_path: Path, sample_d
     failed = read_json(sweep / "1" / "job_status.json")
     assert failed["visible_devices"] in ("0", "1") and failed["started_at"] < failed["ended_at"]
     assert (sweep / "2" / "metrics.json").exists()
+
+
+def _ray_processes_of(driver_pid: int) -> list[int]:
+    """Pids of the live processes of the Ray session a driver started: Ray names the session after the driver's
+    pid (``session_<date>_<time>_<microseconds>_<pid>``), and every process of it has that name in its arguments."""
+    session = re.compile(rf"session_[0-9_-]+_{driver_pid}\b".encode())
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if session.search(cmdline.read_bytes()):
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # it ended while we looked
+    return pids
+
+
+def _assert_ray_session_gone(driver_pid: int, within_s: float = 15) -> None:
+    deadline = time.monotonic() + within_s
+    while (left := _ray_processes_of(driver_pid)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    for pid in left:  # this test's own leftovers: end them, then fail
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"Ray processes of the sweep still running {within_s} s after it exited: {left}"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_every_job_writes_the_summary_and_leaves_no_ray_process(
+        tmp_path: Path, sample_data_dir: Path, signum: signal.Signals) -> None:
+    """SIGTERM (``kill``, a scheduler) or SIGINT to the driver once the first job trains: the sweep exits
+    128 + signum, the jobs that had started are terminated, the queued ones not_run, the summary is written, and
+    Ray's processes are gone."""
+    sweep = tmp_path / "sweep"
+    # Four long jobs on two GPUs: two train, two wait in Ray's queue when the signal comes.
+    proc = _start(["-m", "hydra/launcher=gpus", "hydra.launcher.num_gpus=2", *LONG, "logger=csv", "seed=1,2,3,4",
+                   f"hydra.sweep.dir={sweep}"], tmp_path, sample_data_dir)
+    out = _signal_after_first_epoch(proc, sweep / "0", signum)
+    assert proc.returncode == 128 + signum, out[-3000:]
+    assert f"sweep stopped by {signum.name}" in out
+    jobs = [read_json(sweep / str(n) / "job_status.json") for n in range(4)]
+    assert (jobs[0]["status"], jobs[0]["error"]) == ("terminated", f"terminated by {signum.name}")
+    assert {j["status"] for j in jobs} <= {"ok", "terminated", "not_run"}
+    for n, job in enumerate(jobs):
+        if job["status"] == "not_run":
+            assert f"stopped by {signum.name}" in job["error"] and not (sweep / str(n) / "checkpoints").exists()
+    rows = list(csv.DictReader((sweep / "jobs.csv").open()))
+    assert [(r["seed"], r["status"]) for r in rows] == [(str(n + 1), j["status"]) for n, j in enumerate(jobs)]
+    groups = list(csv.DictReader((sweep / "summary.csv").open()))
+    stopped = sum(j["status"] != "ok" for j in jobs)
+    assert stopped >= 1 and [(g["model"], g["n_stopped"]) for g in groups] == [("vanilla", str(stopped))]
+    _assert_ray_session_gone(proc.pid)
