@@ -24,6 +24,7 @@ def test_make_batches_are_uint8_lab_in_memory():
     assert int(batches[0].max()) > int(batches[0].min())  # not a constant image
 
 
+@pytest.mark.slow  # a minute of benchmarks at tiny sizes
 def test_run_all_quick_writes_the_ratios(tmp_path, capsys):
     out = tmp_path / "results.json"
     res = run_all.main(["--quick", "--data-dir", str(tmp_path / "data"), "--out", str(out),

@@ -20,6 +20,7 @@ def _default_choice(group: str) -> str:
     return next(d[group] for d in defaults if isinstance(d, DictConfig) and group in d)
 
 
+@pytest.mark.slow  # the same train -> eval in-process: tests/integration/test_train.py
 def test_train_and_eval_command_lines(tmp_path, sample_data_dir):
     """``train.py`` with the default model makes a Hydra run dir; ``eval.py`` on its checkpoint reproduces its
     test metrics in a run dir of its own."""
@@ -86,6 +87,7 @@ def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_d
         assert page.count(f'<figure class="prediction" data-job="{job.name}"><img src="{job.name}/test_images/') == 8
 
 
+@pytest.mark.slow  # in-process: test_job_status; the default launcher's sweep path: test_termination's sweep
 def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, sample_data_dir):
     # The middle job gets a negative learning rate: torch refuses it when fit builds the optimizer.
     proc = run_entry("train.py", ["-m", "model=vanilla", "optimizer.lr=0.001,-1,0.002", "logger=none", *TINY],

@@ -51,6 +51,7 @@ def _assert_terminated(run_dir: Path, signum: int) -> None:
     assert not (run_dir / "metrics.json").exists(), "a terminated run has no final metrics"
 
 
+@pytest.mark.slow  # the sweep test below ends its job 0 the same way; this adds the single run's 143
 def test_sigterm_ends_a_single_run_with_143_and_a_terminated_status(tmp_path, sample_data_dir):
     run_dir = tmp_path / "run"
     proc = _start([*LONG, "logger=csv", f"hydra.run.dir={run_dir}"], tmp_path, sample_data_dir)

@@ -163,6 +163,7 @@ def test_an_unreadable_per_image_file_falls_back_to_the_means(tmp_path, caplog):
     assert "unreadable" in caplog.text
 
 
+@pytest.mark.slow  # a subprocess for the module form
 def test_main_rebuilds_the_files_in_process_and_as_a_module(two_by_two):
     assert main([str(two_by_two), "--quiet"]) == 0
     first = {name: (two_by_two / name).read_text() for name in ("summary.csv", "jobs.csv", "summary.md")}
