@@ -253,7 +253,7 @@ def test_failure_on_rank_one_fails_that_job_only(tmp_path, sample_data_dir):
 def test_sweep_of_three_jobs_each_rank_trains_its_own_job(tmp_path, sample_data_dir):
     proc, sweep = _sweep(tmp_path, ["experiment=three"], data_dir=sample_data_dir)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2"]
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name.isdigit()) == ["0", "1", "2"]
     for job, (model, loss) in {"0": ("vanilla", "l1"), "1": ("unet", "l1"), "2": ("vanilla", "mse")}.items():
         _assert_ranks_trained(sweep / job, model, loss)
     rows = list(csv.DictReader((sweep / "jobs.csv").open()))

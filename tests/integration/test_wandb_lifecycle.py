@@ -8,6 +8,7 @@ Read back from the offline run files (``<run dir>/wandb/offline-run-*/run-*.wand
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -91,7 +92,8 @@ def test_ok_job_closes_with_0_and_a_resumed_job_continues_the_same_run(train_job
     # Offline, W&B writes each process's part of a run to a dir of its own, both named by the run's id; `wandb sync`
     # of both uploads them into the one run.
     runs = sorted((tmp_path / "run" / "wandb").glob("offline-run-*"))
-    assert [r.name.rsplit("-", 1)[1] for r in runs] == [run_id, run_id]
+    # offline-run-<date>_<time>-<id>, and "-1" after it when both started within the same second.
+    assert [re.fullmatch(r"offline-run-\d{8}_\d{6}-(\w+?)(-\d+)?", r.name)[1] for r in runs] == [run_id, run_id]
     for part, epochs in zip(runs, ({0}, {1}), strict=True):
         (run,) = _records(part, "run")
         assert run.run.run_id == run_id
