@@ -173,8 +173,14 @@ def test_sweep_report_opens_offline_sorted_and_complete(tiny_sweep, tmp_path):
         assert page.locator("table#summary tr.group").count() == 2
         charts = _images_loaded(page, "img.chart")
         assert charts and all(charts), f"charts not loaded: {charts}"
-        # One test image at a time is shown; its pictures load (the others are lazy until shown).
-        shown = _images_loaded(page, "section#images .image-row:not([hidden]) figure.prediction img")
+        # One test image at a time is shown; its pictures load once scrolled to (they are lazy: the page opens on
+        # the tables and charts, and a big sweep's pictures load only as they are looked at).
+        shown_row = "section#images .image-row:not([hidden]) figure.prediction img"
+        for i in range(page.locator(shown_row).count()):
+            page.locator(shown_row).nth(i).scroll_into_view_if_needed()
+        page.wait_for_function("sel => Array.from(document.querySelectorAll(sel)).every(e => e.complete)",
+                               arg=shown_row)
+        shown = _images_loaded(page, shown_row)
         assert shown and all(shown), f"the shown test image's pictures did not load: {shown}"
         page.locator("#show-all").check()
         pictures = page.locator(PICTURES)
