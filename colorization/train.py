@@ -87,7 +87,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if trainer.is_global_zero:
         write_json(output_dir / "metrics.json", metrics)
         try:
-            result["report"] = str(write_run_report(output_dir))
+            result["report"] = str(write_run_report(output_dir, result["encoder_weights"]))
         except Exception:  # noqa: BLE001 - the page is a view of files already written; it must not fail the run
             log.exception("report.html not written")
         print_locations(trainer, result, output_dir)

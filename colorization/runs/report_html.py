@@ -198,10 +198,12 @@ def write_sweep_report(sweep_dir: str | Path, summary: SweepSummary) -> Path:
     return _write(sweep_dir / REPORT_FILE, page(f"Sweep {sweep_dir}", sections))
 
 
-def write_run_report(run_dir: str | Path) -> Path:
+def write_run_report(run_dir: str | Path, encoder_weights: str | None = None) -> Path:
     """``<run_dir>/report.html`` of a single run: its overrides, ``metrics.json`` as a table, its validation
     curve (``csv/metrics.csv``; a sentence without one) and its test pictures. Call it once ``metrics.json`` is
-    written; it reads only files in the run dir (no ``job_status.json`` needed)."""
+    written; it reads only files in the run dir (no ``job_status.json`` needed). ``encoder_weights``: where the
+    network's encoder started (``imagenet:...``, ``scratch``, ...; ``None``: a network without one, e.g. vanilla),
+    which the run knows and its files don't yet."""
     run_dir = Path(run_dir).resolve()
     metrics_file = run_dir / "metrics.json"
     metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
@@ -210,11 +212,11 @@ def write_run_report(run_dir: str | Path) -> Path:
                                "hydra.runtime.choices", default=None) or {}
     model, loss = choices.get("model"), choices.get("loss")
     facts = [("run dir", str(run_dir)), ("overrides", " ".join(str(o) for o in overrides) or "(none)"),
-             ("model · loss", f"{model} · {loss}"),
+             ("model · loss", f"{model} · {loss}"), ("starting weights", encoder_start(encoder_weights)),
              ("page written", datetime.now().astimezone().isoformat(timespec="seconds"))]
     (run_dir / ASSETS_DIR).mkdir(exist_ok=True)
     job = {"job": run_dir.name, "status": "ok"}
-    group = {"model": model, "loss": loss, "jobs": run_dir.name}
+    group = {"model": model, "loss": loss, "jobs": run_dir.name, "encoder_weights": encoder_weights}
     curve = val_curves(run_dir.parent, [group], [job], run_dir / ASSETS_DIR / "val_psnr.png")
     note = "" if curve else ("No validation curve: no val/psnr in csv/metrics.csv (no CSV log; logger=default or "
                              "csv writes it).")

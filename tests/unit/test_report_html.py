@@ -223,7 +223,7 @@ def test_single_run_page(tmp_path):
         f.write("image,psnr,psnr_gray,ssim,ssim_gray\nsample:a,21.5,17.0,0.9,0.8\n")
     write_test_pictures(run / "test_images", ["sample:a"], _panels(1, 50))
 
-    page = write_run_report(run)
+    page = write_run_report(run, encoder_weights="imagenet:timm/resnet34.a1_in1k")
     root = Tree(page.read_text()).root
     rows = {r.attrs["data-metric"]: _cells(r) for r in root.all("tr", class_="metric")}
     assert rows == {"test/psnr": ["test/psnr", "22.2500", "17.5000"], "val/psnr_best": ["val/psnr_best", "21.0000", ""]}
@@ -232,6 +232,7 @@ def test_single_run_page(tmp_path):
     (fig,) = root.all("figure", class_="prediction")
     assert fig.all("img")[0].attrs["src"] == f"test_images/{picture_stem('sample:a')}_prediction.png"
     assert "PSNR 21.50" in fig.content() and "model=unet trainer.max_epochs=2" in root.all("header")[0].content()
+    assert "ImageNet" in root.all("header")[0].content()  # where the encoder started, named as in the sweep page
 
     (run / "csv" / "metrics.csv").unlink()  # no CSV log: the page says so instead of failing
     assert "No validation curve" in write_run_report(run).read_text()
