@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make test-slurm`: start a real single-node SLURM on localhost (Debian's slurmctld, slurmd, slurm-client,
-# munge), run tests/e2e/slurm (a 2-job sweep with 2 DDP tasks per job through hydra/launcher=slurm, on the CPU),
-# then stop every daemon it started, by PID, and delete its temp dir. Needs root (and apt if SLURM is missing).
+# munge), run tests/e2e/slurm (a 2-job sweep with 2 DDP tasks per job through hydra/launcher=slurm, on the CPU; a
+# ckpt_path=last job pre-empted after its first epoch, requeued and resumed), then stop every daemon it started, by
+# PID, and delete its temp dir. Needs root (and apt if SLURM is missing). About 2.5 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}

@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
-from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name
+from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name, slurm_requeue
 from colorization.training.wandb import finish_wandb_run
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,9 @@ def run_job(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> fl
     SIGTERM or SIGINT (:mod:`colorization.runs.termination`) marks the job ``terminated`` (the signal in
     ``error``) and raises :class:`JobTerminated`: the process exits ``128 + signum`` and a sweep launches nothing
     more. A job that finished although a signal arrived in its last steps is ``ok``, and still stops the sweep.
-    The W&B run closes with the job's exit code (0 ok, 1 failed, ``128 + signum`` terminated).
+    The W&B run closes with the job's exit code (0 ok, 1 failed, ``128 + signum`` terminated). A job that SLURM
+    requeued while it ran (pre-emption, time limit) is ``requeued`` instead of failed or terminated, until the
+    requeued run overwrites the file; it stops the same way.
 
     Under DDP every rank runs this; only rank 0 writes the status file. A rank other than 0 always re-raises, so
     it exits non-zero and its peers (and ``srun``) see the failure instead of waiting for it. The job boundary
@@ -197,6 +199,16 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
         return {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg), **info, "status": status,
                 **fields, "wall_time_s": round(time.time() - start, 2), "ended_at": timestamp()}
 
+    def stopped(status: str, error: str) -> dict[str, Any]:
+        """The status of a job that did not finish; ``requeued`` when SLURM queued it to run again (a pre-emption
+        or time limit: submitit ends it with ``sys.exit(-1)``, SLURM then sends SIGTERM), which is no failure: the
+        requeued run resumes and overwrites this file. The error stays, as what stopped this run."""
+        requeue = slurm_requeue()
+        if requeue is None:
+            return ended(status, error=error)
+        log.warning("%s: it runs again and overwrites %s (this run stopped with %s)", requeue, STATUS_FILE, error)
+        return ended("requeued", error=error, requeue=requeue)
+
     try:
         with boundary:
             result = task(cfg)
@@ -207,7 +219,7 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
             error = f"terminated by {signal_name(signum)}"
             log.error("job %s after %.1f s", error, time.time() - start)
             if rank == 0:
-                write_status(output_dir, ended("terminated", error=error))
+                write_status(output_dir, stopped("terminated", error))
             finish_wandb_run(exit_code_for(signum))
             if isinstance(e, JobTerminated):
                 raise
@@ -220,7 +232,7 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
             if not isinstance(e, RankFailedError):
                 error += f"; rank 0 then stopped with {type(e).__name__}"
         if rank == 0:
-            write_status(output_dir, ended("failed", error=error))
+            write_status(output_dir, stopped("failed", error))
         finish_wandb_run(1)
         if not isinstance(e, Exception):
             raise  # sys.exit from inside the job (e.g. submitit after a pre-emption requeue): its exit code stands

@@ -8,14 +8,18 @@ killing the child ranks). Outside Lightning (building the data, the model, writi
 so the watch raises :class:`JobTerminated` at once. SIGINT becomes the usual ``KeyboardInterrupt``, which Lightning
 turns into its graceful shutdown and ``sys.exit(1)``; the recorded signal says what really happened.
 
-SIGUSR1 (SLURM's pre-emption warning, handled by Lightning's ``SLURMEnvironment(auto_requeue=True)`` or by submitit)
-is left alone: handling it here would stop Lightning from installing its requeue handler.
+SLURM's pre-emption and time-limit warnings are left alone: submitit's handler (SIGUSR2 unless
+``SUBMITIT_PREEMPT_SIGNAL`` says otherwise; ``hydra/launcher=slurm`` asks SLURM for it ``signal_delay_s`` early)
+and Lightning's ``SLURMEnvironment(auto_requeue=True)`` one (SIGUSR1) requeue the job; handling either here would
+stop them from being installed. A job that SLURM requeued is not a failure: :func:`slurm_requeue` tells.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import subprocess
 import threading
 from types import FrameType, TracebackType
 from typing import Any
@@ -23,6 +27,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 WATCHED = (signal.SIGTERM, signal.SIGINT)
+# Seconds to wait for ``scontrol`` when asking whether SLURM requeued the job (a busy controller answers slowly).
+SCONTROL_TIMEOUT_S = 20
 
 
 def exit_code_for(signum: int) -> int:
@@ -93,3 +99,32 @@ class SignalWatch:
         if signal.getsignal(signum) != self._handle:
             return  # Lightning's handler called this one: Lightning stops at the next batch boundary
         raise JobTerminated(signum)
+
+
+def slurm_requeue() -> str | None:
+    """``"SLURM job <id> requeued (restart <n>)"`` when SLURM has requeued the job this process runs in since it
+    started, else ``None`` (not under SLURM, never requeued, or ``scontrol`` could not say).
+
+    A requeue (submitit's pre-emption/time-out handler, Lightning's auto-requeue, ``scontrol requeue``) raises the
+    job's restart count at once, while the job still runs and is being stopped; the run started with the count in
+    ``SLURM_RESTART_COUNT`` (unset: 0). So a count above that one means the job will run again, from the start
+    of its batch script (``ckpt_path=last`` then resumes it).
+    """
+    job_id = os.environ.get("SLURM_JOB_ID")
+    if not job_id:
+        return None
+    count = os.environ.get("SLURM_RESTART_COUNT", "")
+    started_at = int(count) if count.isdigit() else 0
+    try:
+        out = subprocess.run(["scontrol", "-o", "show", "job", job_id], capture_output=True, text=True,
+                             timeout=SCONTROL_TIMEOUT_S, check=False).stdout
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("could not ask SLURM whether job %s was requeued: %s", job_id, e)
+        return None
+    fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+    restarts = fields.get("Restarts", "")
+    if not restarts.isdigit() or int(restarts) <= started_at:
+        return None
+    array_id, task_id = fields.get("ArrayJobId"), fields.get("ArrayTaskId", "")
+    name = f"{array_id}_{task_id}" if array_id and task_id.isdigit() else job_id
+    return f"SLURM job {name} requeued (restart {restarts})"
