@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -26,28 +25,15 @@ from colorization.color import (
 from colorization.inference.checkpoint import load_trained, offline_model_hparams
 from colorization.inference.colorizer import Colorizer, colorize, load_colorizer
 from colorization.inference.image_files import write_image
+from tests.support.checkpoints import save_checkpoint, tiny_module
 
 L_TOLERANCE = 2  # |L8(output) - L8(input)|: measured max 1 (8-bit rounding of the output's RGB)
-OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
-
-
-def save_checkpoint(module: L.LightningModule, path: Path) -> Path:
-    """A checkpoint exactly as train.py writes one (Lightning format, hyper-parameters inside)."""
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", max_epochs=0)
-    trainer.strategy.connect(module)
-    trainer.save_checkpoint(path)
-    return path
 
 
 @pytest.fixture(scope="session")
 def ckpt(tmp_path_factory) -> Path:
     """A tiny vanilla model whose head is biased towards strong colours, so gamut handling is exercised."""
-    from colorization.training.module import ColorizationModule
-
-    torch.manual_seed(0)
-    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]}, loss={"name": "l1"},
-                                optimizer=OPTIMIZER)
+    module = tiny_module("l1")
     with torch.no_grad():
         module.net.head.bias.copy_(torch.tensor([0.6, -0.5]))  # a* ~ +77, b* ~ -64: out of gamut when dark
     return save_checkpoint(module, tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
@@ -326,12 +312,9 @@ def test_api_accepts_a_module_or_path(ckpt, colorizer, real_photos):
 
 def test_pretrained_checkpoint_loads_offline(tmp_path, monkeypatch):
     """hparams that asked for hub weights at training time must not reach for the network when loading."""
-    from colorization.training.module import ColorizationModule
-
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    module = ColorizationModule(model={"name": "resnet", "encoder": "resnet18", "pretrained": False,
-                                       "decoder_channels": [32, 16, 16, 8, 8]},
-                                loss={"name": "l1"}, optimizer=OPTIMIZER)
+    module = tiny_module("l1", model={"name": "resnet", "encoder": "resnet18", "pretrained": False,
+                                      "decoder_channels": [32, 16, 16, 8, 8]})
     module.hparams["model"]["pretrained"] = True  # as if trained from ImageNet weights
     path = save_checkpoint(module, tmp_path / "pre.ckpt")
     loaded = load_colorizer(path, device="cpu", size=32)
@@ -400,11 +383,7 @@ def test_python_m_colorization_cli_colours_a_file(ckpt, real_photos, tmp_path):
 @pytest.fixture(scope="session")
 def ce_ckpt(tmp_path_factory) -> Path:
     """A tiny vanilla model with the classification loss: its head predicts a quarter-resolution grid."""
-    from colorization.training.module import ColorizationModule
-
-    torch.manual_seed(0)
-    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]}, loss={"name": "ce"},
-                                optimizer=OPTIMIZER)
+    module = tiny_module("ce")
     with torch.no_grad():
         module.net.head.weight.mul_(30.0)  # peaked logits: ab that varies across the picture
     return save_checkpoint(module, tmp_path_factory.mktemp("ce_ckpt") / "ce.ckpt")

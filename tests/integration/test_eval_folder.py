@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -22,10 +21,9 @@ from colorization.eval import CONFIG_DIR, evaluate
 from colorization.inference.colorizer import colorize, load_colorizer
 from colorization.inference.folder_eval import evaluate_folder
 from colorization.metrics import METRIC_KEYS, ab_auc, colorfulness
-from colorization.training.module import ColorizationModule
+from tests.support.checkpoints import save_checkpoint, tiny_module
 
 REPO = Path(__file__).resolve().parents[2]
-OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 # Odd, non-square sizes: whole photos, never crops or squares.
 PHOTO_SIZES = {"skimage_astronaut": (45, 61), "skimage_coffee": (52, 37)}
 
@@ -33,17 +31,10 @@ PHOTO_SIZES = {"skimage_astronaut": (45, 61), "skimage_coffee": (52, 37)}
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory) -> Path:
     """A tiny vanilla l1 checkpoint whose head is biased towards a colour, so prediction != gray."""
-    torch.manual_seed(0)
-    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]}, loss={"name": "l1"},
-                                optimizer=OPTIMIZER)
+    module = tiny_module("l1")
     with torch.no_grad():
         module.net.head.bias.copy_(torch.tensor([0.15, 0.1]))
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", max_epochs=0)
-    trainer.strategy.connect(module)
-    path = tmp_path_factory.mktemp("ckpt") / "tiny.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+    return save_checkpoint(module, tmp_path_factory.mktemp("ckpt") / "tiny.ckpt")
 
 
 @pytest.fixture(scope="module")

@@ -9,28 +9,17 @@ import torch
 from colorization.color import lab8_to_normalized, rgb_to_lab8
 from colorization.inference.checkpoint import load_trained
 from colorization.inference.export import ColorizerGraph, export, main, verify_onnx
+from tests.support.checkpoints import save_checkpoint, tiny_module
 
 ONNX_TOLERANCE = 1e-4  # measured: ~2e-8 (l1) and ~2e-7 (ce, softmax over 313 bins)
-OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3}
 
 
 @pytest.fixture(scope="module", params=["l1", "ce"])
 def ckpt(request, tmp_path_factory):
-    import lightning as L
-
-    from colorization.training.module import ColorizationModule
-
-    torch.manual_seed(0)
-    module = ColorizationModule(model={"name": "vanilla", "widths": [8, 16, 32, 64]},
-                                loss={"name": request.param}, optimizer=OPTIMIZER)
+    module = tiny_module(request.param)
     with torch.no_grad():  # a spread of outputs, so the comparison is not between two near-zero maps
         module.net.head.weight.mul_(20.0)
-    trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu", max_epochs=0)
-    trainer.strategy.connect(module)
-    path = tmp_path_factory.mktemp(f"export_{request.param}") / "model.ckpt"
-    trainer.save_checkpoint(path)
-    return path, module.eval()
+    return save_checkpoint(module, tmp_path_factory.mktemp(f"export_{request.param}") / "model.ckpt"), module.eval()
 
 
 def _gray_crops(crops: np.ndarray, h: int, w: int) -> torch.Tensor:
