@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import ImageSequence
 
-from colorization.inference.image_files import DecodedImage, ImageReadError, decode_pil, is_symlink_loop
+from colorization.inference.image_files import DecodedImage, decode_pil, open_image
 
 __all__ = ["ANIMATED_FORMATS", "Frames", "read_frames"]
 
@@ -51,17 +50,11 @@ class Frames:
 
 def read_frames(path: str | os.PathLike) -> Frames:
     """Every frame of ``path``; raises :class:`ImageReadError` naming the path if it is unreadable."""
-    path = Path(path)
-    if is_symlink_loop(path):
-        raise ImageReadError(f"{path}: symlink loop")
-    try:
-        with Image.open(path) as img:
-            images, durations = [], []
-            for frame in ImageSequence.Iterator(img):
-                frame.load()
-                durations.append(int(frame.info.get("duration", 0) or 0))
-                images.append(decode_pil(frame))  # its samples are copies: the next seek leaves them alone
-            loop = img.info.get("loop")
-            return Frames(images, durations, None if loop is None else int(loop), img.format)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise ImageReadError(f"{path}: cannot read its frames ({e.__class__.__name__}: {e})") from e
+    with open_image(path, reading="its frames") as img:
+        images, durations = [], []
+        for frame in ImageSequence.Iterator(img):
+            frame.load()
+            durations.append(int(frame.info.get("duration", 0) or 0))
+            images.append(decode_pil(frame))  # its samples are copies: the next seek leaves them alone
+        loop = img.info.get("loop")
+        return Frames(images, durations, None if loop is None else int(loop), img.format)

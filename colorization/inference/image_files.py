@@ -9,8 +9,7 @@ dataset, ``scan_images`` and ``data.prepare`` -- finds files and decodes them he
 * **Symlink loops** named like images (or named on their own) are found too, so that every consumer reports
   them as unreadable (:class:`ImageReadError` "symlink loop") instead of a traceback or silence.
 * **Frames**: an animation or multi-page file decodes to its first frame (``frames`` says how many it holds).
-* **Orientation**: the EXIF orientation is applied first (the decoded image is upright; its EXIF keeps no
-  orientation tag).
+* **Orientation**: EXIF orientation applied first (the decoded image is upright; its EXIF keeps no orientation tag).
 * **Samples**: the stored sRGB samples at full precision, as ``[H,W]`` (gray) or ``[H,W,3]`` (colour):
   8-bit gray and RGB as uint8; 16-bit gray (``I;16*``, and ``I``, clipped to 0..65535) as uint16; palette,
   CMYK, YCbCr, LAB and HSV images converted to RGB by Pillow; bilevel ``1`` as 0/255 gray and float ``F`` clipped
@@ -20,19 +19,18 @@ dataset, ``scan_images`` and ``data.prepare`` -- finds files and decodes them he
 * **Lightness** (what ``colorize`` colours): CIE ``L*`` of the samples from all their bits, float32
   ``[1,H,W]`` in [0,100]. **RGB uint8** (what datasets store as LAB): the samples, 16-bit ones rounded to
   8 bits, gray repeated to three channels.
-
-Writing: files are written under a temporary name in the target folder, then renamed, so a crash never leaves
-a half-written image.
+* **Writing**: under a temporary name in the target folder, then renamed (a crash never leaves half an image).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import glob
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,18 +144,25 @@ def decode_pil(img: Image.Image) -> DecodedImage:
     return DecodedImage(samples=np.ascontiguousarray(samples), alpha=alpha, format=fmt, exif=exif, frames=frames)
 
 
-def read_image(path: str | os.PathLike) -> DecodedImage:
-    """Open and fully decode ``path``; raises :class:`ImageReadError` naming the path if it is unreadable."""
+@contextlib.contextmanager
+def open_image(path: str | os.PathLike, reading: str = "as an image") -> Iterator[Image.Image]:
+    """``Image.open(path)`` for a ``with`` body; a symlink loop or a read error becomes one :class:`ImageReadError`."""
     path = Path(path)
     if is_symlink_loop(path):
         raise ImageReadError(f"{path}: symlink loop")
     try:
         with Image.open(path) as img:
-            img.load()
-            return decode_pil(img)
+            yield img
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
         # Pillow signals truncated or corrupt data with OSError / SyntaxError / ValueError, by format.
-        raise ImageReadError(f"{path}: cannot read as an image ({e.__class__.__name__}: {e})") from e
+        raise ImageReadError(f"{path}: cannot read {reading} ({e.__class__.__name__}: {e})") from e
+
+
+def read_image(path: str | os.PathLike) -> DecodedImage:
+    """Open and fully decode ``path``; raises :class:`ImageReadError` naming the path if it is unreadable."""
+    with open_image(path) as img:
+        img.load()
+        return decode_pil(img)
 
 
 # ---------------------------------------------------------------------------------------------- writing
@@ -168,12 +173,6 @@ def save_format(fmt: str | None, path: Path) -> str:
         fmt = Image.registered_extensions().get(path.suffix.lower())
     Image.init()
     return fmt if fmt in Image.SAVE else "PNG"
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def write_image(
@@ -211,7 +210,9 @@ def write_image(
         with os.fdopen(fd, "w+b") as fh:  # w+: multi-page TIFFs are written by seeking back
             images[0].save(fh, **options)
         # mkstemp makes the file private (0600); a finished photo gets the permissions any new file would.
-        os.chmod(tmp, 0o666 & ~_umask())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -252,8 +253,7 @@ def image_files_under(root: str | os.PathLike) -> list[Path]:
     inside hidden folders. Symlinked folders are not entered (no cycles)."""
     root = Path(root)
     return [f for f in sorted(root.rglob("*"))
-            if is_image_name(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)
-            and (f.is_file() or is_symlink_loop(f))]
+            if _found(f) and not any(part.startswith(".") for part in f.relative_to(root).parts)]
 
 
 def _glob_root(pattern: str) -> Path:
