@@ -35,7 +35,6 @@ from torchmetrics import Metric
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from colorization.color import normalized_to_ab, render_normalized
-from colorization.strip_metrics import image_metrics_in_strips
 
 __all__ = [
     "IMAGE_METRIC_KEYS",
@@ -82,9 +81,15 @@ def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
     r, g, b = x[:, 0].flatten(1), x[:, 1].flatten(1), x[:, 2].flatten(1)
     rg = r - g
     yb = 0.5 * (r + g) - b
-    std = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False))
-    mean = torch.sqrt(rg.mean(dim=1).square() + yb.mean(dim=1).square())
-    return std + 0.3 * mean
+    return colorfulness_from_moments(rg.mean(dim=1), rg.var(dim=1, unbiased=False), yb.mean(dim=1),
+                                     yb.var(dim=1, unbiased=False))
+
+
+def colorfulness_from_moments(mean_rg: torch.Tensor, var_rg: torch.Tensor, mean_yb: torch.Tensor,
+                              var_yb: torch.Tensor) -> torch.Tensor:
+    """Hasler–Süsstrunk's formula, ``sqrt(var_rg + var_yb) + 0.3 sqrt(mean_rg² + mean_yb²)``, from the means and
+    (population) variances of the opponent channels ``rg = R - G``, ``yb = (R + G) / 2 - B`` on 0..255."""
+    return (var_rg + var_yb).sqrt() + 0.3 * (mean_rg.square() + mean_yb.square()).sqrt()
 
 
 def ab_auc(
@@ -176,6 +181,8 @@ class ColorizationMetrics(Metric):
             raise ValueError(f"expected L [B,1,H,W] and ab [B,2,H,W] of one size; got {shapes}")
         if self.strip_rows is not None:
             kwargs = {k: v for k, v in self.metric_kwargs.items() if k != "ssim_kernel_size"}
+            from colorization.strip_metrics import image_metrics_in_strips  # it uses this module's formulas
+
             values = image_metrics_in_strips(L, ab_pred, ab_true, self.strip_rows, **kwargs)
         else:
             pred = image_metrics(L, ab_pred, ab_true, **self.metric_kwargs)

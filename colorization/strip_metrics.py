@@ -26,6 +26,7 @@ import torch
 
 from colorization.color import normalized_to_ab, render_normalized
 from colorization.color.chunks import for_each_chunk
+from colorization.metrics import colorfulness_from_moments
 
 __all__ = ["gaussian_window", "image_metrics_in_strips"]
 
@@ -166,7 +167,7 @@ def _colorfulness(strips: torch.Tensor, counts: torch.Tensor, name: str) -> torc
         var = (m2 + n * (means - mean).square()).sum(0) / total
         parts.append((mean, var))
     (mean_rg, var_rg), (mean_yb, var_yb) = parts
-    return (var_rg + var_yb).sqrt() + 0.3 * (mean_rg.square() + mean_yb.square()).sqrt()
+    return colorfulness_from_moments(mean_rg, var_rg, mean_yb, var_yb)
 
 
 def image_metrics_in_strips(
