@@ -51,23 +51,15 @@ def _assert_terminated(run_dir: Path, signum: int) -> None:
     assert not (run_dir / "metrics.json").exists(), "a terminated run has no final metrics"
 
 
-@pytest.mark.slow  # the sweep test below ends its job 0 the same way; this adds the single run's 143
-def test_sigterm_ends_a_single_run_with_143_and_a_terminated_status(tmp_path, sample_data_dir):
+@pytest.mark.slow  # the sweep test below ends its job 0 the same way; this adds a single run's exit status
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_ends_a_single_run_with_128_plus_signum_and_a_terminated_status(signum, tmp_path, sample_data_dir):
     run_dir = tmp_path / "run"
     proc = _start([*LONG, "logger=csv", f"hydra.run.dir={run_dir}"], tmp_path, sample_data_dir)
-    out = _signal_after_first_epoch(proc, run_dir, signal.SIGTERM)
-    assert proc.returncode == 143, out[-3000:]
-    _assert_terminated(run_dir, signal.SIGTERM)
-    assert "job terminated by SIGTERM" in out
-
-
-@pytest.mark.slow
-def test_sigint_ends_a_single_run_with_130(tmp_path, sample_data_dir):
-    run_dir = tmp_path / "run"
-    proc = _start([*LONG, "logger=csv", f"hydra.run.dir={run_dir}"], tmp_path, sample_data_dir)
-    out = _signal_after_first_epoch(proc, run_dir, signal.SIGINT)
-    assert proc.returncode == 130, out[-3000:]
-    _assert_terminated(run_dir, signal.SIGINT)
+    out = _signal_after_first_epoch(proc, run_dir, signum)
+    assert proc.returncode == 128 + signum, out[-3000:]  # SIGTERM 143, SIGINT 130
+    _assert_terminated(run_dir, signum)
+    assert f"job terminated by {signal.Signals(signum).name}" in out
 
 
 def _stopped_sweep(tmp_path: Path, data_dir: Path, signum: int) -> Path:
