@@ -29,7 +29,7 @@ from PIL import Image  # noqa: E402
 from colorization.cli import main  # noqa: E402
 from colorization.data.photos import load_photo  # noqa: E402
 from colorization.inference.colorizer import load_colorizer  # noqa: E402
-from colorization.inference.image_files import DecodedImage, decode_pil, save_format, write_image  # noqa: E402
+from colorization.io.image_files import DecodedImage, decode_pil, save_format, write_image  # noqa: E402
 from colorization.training.module import ColorizationModule  # noqa: E402
 
 T_IMPORTS = time.perf_counter() - T_START

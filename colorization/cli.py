@@ -7,7 +7,7 @@ searched recursively and mirrored under ``--out``. An animated GIF / PNG / WebP 
 frame coloured and keeps its frame durations and loop count (another format with several frames, e.g. a
 camera's MPO, gets its first frame coloured, and a warning says so). A symlink loop is reported as an
 unreadable input and skipped; which files count and how they are decoded is
-:mod:`colorization.inference.image_files`'s rule, shared with ``eval.py data=folder`` and the folder dataset.
+:mod:`colorization.io.image_files`'s rule, shared with ``eval.py data=folder`` and the folder dataset.
 The work is :class:`colorization.inference.colorizer.Colorizer`'s; this module is the arguments, the output
 plan and the progress.
 """
@@ -25,8 +25,8 @@ import torch
 
 from colorization.color import compose_srgb8
 from colorization.inference.colorizer import Colorizer, load_colorizer
-from colorization.inference.frames import ANIMATED_FORMATS, read_frames
-from colorization.inference.image_files import (
+from colorization.io.frames import ANIMATED_FORMATS, read_frames
+from colorization.io.image_files import (
     DecodedImage,
     ImageReadError,
     find_inputs,
@@ -199,10 +199,10 @@ def run(args: argparse.Namespace, progress_min_files: int = 4) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point ``colorize`` (also ``python -m colorization.cli``); ``colorize --serve ...`` starts the
-    local web page instead (:mod:`colorization.inference.serve`, its own options)."""
+    local web page instead (:mod:`colorization.serve.app`, its own options)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--serve" in argv:
-        from colorization.inference.serve import main as serve_main
+        from colorization.serve.app import main as serve_main
 
         return serve_main([a for a in argv if a != "--serve"])
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inference never needs the hub; fail fast if anything asks

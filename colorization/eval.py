@@ -24,7 +24,8 @@ from colorization.errors import ConfigError
 from colorization.inference.checkpoint import TrainedColorizer, load_trained, training_image_size
 from colorization.inference.colorizer import Colorizer
 from colorization.inference.folder_eval import evaluate_folder
-from colorization.runs.job import run_job, write_json
+from colorization.io.json_files import write_json
+from colorization.runs.job import run_job
 from colorization.training.module import ColorizationModule
 
 log = logging.getLogger(__name__)

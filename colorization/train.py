@@ -18,12 +18,13 @@ from omegaconf import DictConfig
 
 from colorization.config import instantiate_dict  # importing it registers the config resolvers
 from colorization.config_checks import check_before_build
+from colorization.integrations.wandb import log_test_table
+from colorization.io.json_files import write_json
 from colorization.metrics import write_image_metrics
-from colorization.runs.job import run_job, write_json
-from colorization.runs.report_html import write_run_report
-from colorization.runs.run_report import final_metrics, log_config, print_locations
+from colorization.reports.report_html import write_run_report
+from colorization.reports.run_report import final_metrics, log_config, print_locations
+from colorization.runs.job import run_job
 from colorization.training.resume import prepare_fit, resolve_ckpt_path  # noqa: F401 - resolve_ckpt_path: API
-from colorization.training.wandb import log_test_table
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     test_images: Path | None = None
     if cfg.get("test", True) and not trainer.fast_dev_run:
         # The best checkpoint when there is one; otherwise the weights as they are now.
-        trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=False)
+        trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
         test_metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
         log_test_table(trainer, test_metrics)
         if trainer.is_global_zero:

@@ -19,7 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from colorization.color import rgb_to_lab8
-from colorization.inference.image_files import IMAGE_SUFFIXES, decode_pil, image_files_under, read_image
+from colorization.io.image_files import IMAGE_SUFFIXES, decode_pil, image_files_under, read_image
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ PREVIEW_SIDE = 128  # the grayscale check looks at a preview this small (enough 
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Decode one image file as sRGB uint8 ``[H, W, 3]`` in [0,255], upright, by the decoding rules of
-    :mod:`colorization.inference.image_files` (16-bit samples rounded to 8 bits, palette/CMYK as RGB).
+    :mod:`colorization.io.image_files` (16-bit samples rounded to 8 bits, palette/CMYK as RGB).
 
     Alpha: the photo as a viewer sees it on a white page (composited over white), so transparent areas never
     teach whatever colour happens to be stored under them. Raises ``ImageReadError`` naming the path.
@@ -55,7 +55,7 @@ class ScanResult:
 def scan_images(root: str | Path, gray_tolerance: int = 2, check_colour: bool = True) -> ScanResult:
     """Find image files under ``root``, verify them and sort out the grayscale ones.
 
-    The files are :func:`~colorization.inference.image_files.image_files_under` ``root`` (the suffix list and
+    The files are :func:`~colorization.io.image_files.image_files_under` ``root`` (the suffix list and
     walk ``colorize DIR`` uses). A file counts as grayscale when it stores one channel or, with
     ``check_colour``, when a small decoded preview (composited over white, as :func:`load_rgb`) has equal
     channels within ``gray_tolerance``, as many "colour" JPEGs are gray in RGB clothing.

@@ -127,8 +127,8 @@ def _shrink(out: Path, n: int, size: int, per_file: int) -> None:
     shutil.rmtree(old)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m colorization.data.prepare", description=__doc__.split("\n")[0])
+def main(argv: Sequence[str] | None = None, prog: str = "colorization prepare") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--images", required=True, help="folder of photos (searched recursively)")
     parser.add_argument("--out", required=True, help="output folder for the Kaggle layout")
     parser.add_argument("--size", type=int, default=224, help="side of the square output images (default 224)")
@@ -153,6 +153,3 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"(skipped {counts['grayscale']} grayscale, {counts['unreadable']} unreadable)")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -38,7 +38,7 @@ from colorization.color import (
     upsample_ab,
 )
 from colorization.inference.checkpoint import load_trained
-from colorization.inference.image_files import DecodedImage, decode_pil
+from colorization.io.image_files import DecodedImage, decode_pil
 
 __all__ = ["Colorizer", "colorize", "load_colorizer"]
 

@@ -131,9 +131,9 @@ def _verify(out: Path, fmt: str, ckpt: str, size: int) -> float:
         return float((loaded(inputs) - ColorizerGraph(module).eval()(inputs)).abs().max())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "colorization export") -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    p = argparse.ArgumentParser(prog="python -m colorization.inference.export", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt", required=True, help="checkpoint written by train.py")
     p.add_argument("--format", choices=FORMATS, default="onnx")
     p.add_argument("--out", required=True, help="output file (model.onnx, model.pt, model.pt2)")
@@ -154,6 +154,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"max |{args.format} - torch| on real photo crops: {err:.2e}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

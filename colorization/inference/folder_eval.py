@@ -2,14 +2,14 @@
 
 ``eval.py data=folder data.root=DIR`` (``whole_photos=true``, the default) lands here. For every colour photo
 under DIR -- the files ``colorize DIR`` would pick, decoded by the same rules
-(:mod:`colorization.inference.image_files`) -- the network sees the photo's full-precision lightness ``L*``
+(:mod:`colorization.io.image_files`) -- the network sees the photo's full-precision lightness ``L*``
 resized to ``size``, exactly as ``colorize`` feeds it; its ``a*b*`` is upsampled bilinearly to the photo's
 size. The metrics compare that with the photo at full resolution, both through the 8-bit LAB encoding every
 dataset uses (so whole-photo numbers match crop-based ones in kind), per photo, averaged over photos. Alpha is
 not colour: the photo's colour samples are evaluated as stored, as ``colorize`` colours them.
 
 Big photos cost bounded time and memory: the metrics (and the gray baseline beside them, sharing the truth's
-rendering) are computed ``strip_rows`` rows at a time by :mod:`colorization.strip_metrics`, exactly -- the same
+rendering) are computed ``strip_rows`` rows at a time by :mod:`colorization.metrics.strips`, exactly -- the same
 values as on the whole image, up to float rounding -- so a 24-MP photo is evaluated in seconds and under 2 GB
 instead of minutes and 19 GB (BENCHMARKS.md has the measurement).
 
@@ -33,9 +33,9 @@ from colorization.color import ab_to_normalized, lab8_to_normalized, rgb_to_lab8
 from colorization.color.chunks import for_each_chunk
 from colorization.data.folder import scan_images
 from colorization.inference.colorizer import Colorizer, load_colorizer
-from colorization.inference.image_files import DecodedImage, ImageReadError, read_image
+from colorization.io.image_files import DecodedImage, ImageReadError, read_image
+from colorization.io.json_files import write_json
 from colorization.metrics import ColorizationMetrics
-from colorization.runs.job import write_json
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,7 @@ and `set_encoder_frozen`. An architecture is named after its decoder and takes t
 segmentation_models_pytorch: `create_model('unet', 2, encoder='tf_efficientnet_lite0')`.
 """
 
-from typing import Any
-
 from . import encoder_decoder, unet, vanilla  # noqa: F401  (registers the models)
-from ._deprecated import deprecated_attribute
 from .base import ColorizationNet, set_encoder_frozen
 from .config import model_from_config, model_kwargs
 from .encoder_decoder import EncoderDecoder
@@ -48,7 +45,3 @@ __all__ = [
     "set_encoder_frozen",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    # Old class names (ResNetColorizer) resolve to their current class with a DeprecationWarning.
-    return deprecated_attribute(__name__, name)

@@ -1,5 +1,5 @@
 """A network from its config: ``{"name": <registry name>, **kwargs}``, as ``conf/model/*.yaml`` and checkpoints
-hold it (old checkpoints' names too: the registry keeps deprecated spellings building the same network)."""
+hold it."""
 
 from __future__ import annotations
 
@@ -13,23 +13,14 @@ from colorization.models.registry import create_model
 
 # Config-level knobs that are not builder arguments: ``width`` is expanded by the config into the widths it sets.
 CONFIG_ONLY_KEYS = ("width",)
-# How-to-run options that older checkpoints stored inside the model config (now the LightningModule's arguments).
-LEGACY_RUN_OPTIONS = ("compile", "compile_backend", "compile_mode", "channels_last")
-# Renamed builder arguments per model: vanilla's ``output_stride`` was where its head runs (its output was always
-# full size); the output's resolution is now the loss's ``output_stride``, and the head's place ``head_stride``.
-LEGACY_RENAMES = {"vanilla": {"output_stride": "head_stride"}}
 
 
 def model_kwargs(cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-    """``{"name": ..., **kw}`` -> ``(registry name, builder kwargs)``, dropping config-only and legacy keys and
-    renaming legacy arguments."""
+    """``{"name": ..., **kw}`` -> ``(registry name, builder kwargs)``, dropping the config-only keys."""
     kwargs = dict(cfg)
     name = kwargs.pop("name")
-    for key in CONFIG_ONLY_KEYS + LEGACY_RUN_OPTIONS:
+    for key in CONFIG_ONLY_KEYS:
         kwargs.pop(key, None)
-    for old, new in LEGACY_RENAMES.get(name, {}).items():
-        if old in kwargs:
-            kwargs[new] = kwargs.pop(old)
     return name, kwargs
 
 

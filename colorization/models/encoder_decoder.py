@@ -1,18 +1,17 @@
 """`encoder_decoder`: a timm encoder and an upsampling decoder from its deepest feature only, no skips.
 
-`resnet` is the seed's name for this network with a ResNet-34 encoder. Before the generic name existed, every
-skipless network was called `resnet`, whatever its encoder; such configs (old checkpoints hold
-`name: resnet, encoder: tf_efficientnet_lite0`) still build the same network, with the same state-dict keys,
-and a DeprecationWarning that names the current spelling, as timm does for renamed models.
+`resnet` is the seed's name for this network with a ResNet encoder (ResNet-34 by default); any other encoder is
+`encoder_decoder`.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 from torch import nn
+
+from colorization.errors import ConfigError
 
 from .base import ColorizationNet
 from .blocks import UpsamplingDecoder, check_decoder_args
@@ -96,14 +95,9 @@ def _is_resnet_family(encoder: str) -> bool:
 def resnet(out_channels: int, encoder: str = "resnet34", **kwargs: Any) -> EncoderDecoder:
     """The seed's ResNet colorizer: a ResNet-34 encoder + skipless upsampling decoder (see :class:`EncoderDecoder`).
 
-    Another ResNet (`encoder='resnet50'`) is still a `resnet`; any other encoder is the deprecated spelling of
-    `encoder_decoder` and builds exactly that network.
+    Another ResNet (`encoder='resnet50'`) is still a `resnet`; any other encoder is `encoder_decoder`.
     """
     if not _is_resnet_family(encoder):
-        warnings.warn(
-            f"Model name 'resnet' with encoder '{encoder}' is deprecated; name it 'encoder_decoder' "
-            "(the same network and state-dict keys).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
+        raise ConfigError(f"model.encoder={encoder}: model=resnet takes a ResNet encoder; for this one use "
+                          "model=encoder_decoder (the same network)")
     return EncoderDecoder(out_channels, encoder=encoder, **kwargs)

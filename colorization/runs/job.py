@@ -8,7 +8,6 @@ reads these files, so it works for any launcher.
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import math
 import os
@@ -25,12 +24,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
+from colorization.integrations.wandb import finish_wandb_run
+from colorization.runs.status import STATUS_FILE, JobStatus
 from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name, slurm_requeue
-from colorization.training.wandb import finish_wandb_run
 
 log = logging.getLogger(__name__)
 
-STATUS_FILE = "job_status.json"
 
 
 def in_multirun() -> bool:
@@ -129,24 +128,11 @@ def _choice(group: str, cfg: DictConfig) -> str | None:
     return choice or OmegaConf.select(cfg, f"{group}.name")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename), so a reader never sees half a file. An ``OSError`` names ``path``
-    (a full disk reads "No space left on device while writing <path>" through :func:`describe_error`)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OSError(e.errno, e.strerror, str(path)) from e
-
-
 def write_status(output_dir: Path, status: dict[str, Any]) -> bool:
     """Write ``job_status.json``; on failure say so plainly and return False. Writing the status must never hide
     the job's own result or error (a full disk fails the job first, then this write)."""
     try:
-        write_json(output_dir / STATUS_FILE, status)
+        JobStatus.from_dict(status).write(output_dir)
         return True
     except OSError as e:
         log.error("could not write %s: %s", STATUS_FILE, describe_error(e))

@@ -5,7 +5,7 @@ The job the signal stopped marks itself ``terminated`` (:func:`colorization.runs
 before its own ``run_job`` began gets that status here. Each job that never started gets a ``job_status.json``
 with ``"status": "not_run"``, its overrides and its model and loss, so it is a row of ``jobs.csv`` and its
 configuration a row of ``summary.csv`` even with no finished job. Used by the sequential launcher
-(:mod:`colorization.runs.sequential_launcher`) and the Ray launcher (:mod:`colorization.distributed.gpu_launcher`).
+(:mod:`colorization.runs.sequential_launcher`) and the Ray launcher (:mod:`colorization.runs.gpu_launcher`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
-from colorization.runs.job import STATUS_FILE, describe_error, timestamp, write_status
+from colorization.runs.job import describe_error, timestamp, write_status
+from colorization.runs.status import STATUS_FILE
 from colorization.runs.termination import JobTerminated, signal_name
 
 log = logging.getLogger(__name__)

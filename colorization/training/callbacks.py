@@ -14,9 +14,9 @@ from PIL import Image
 
 from colorization.color import render_normalized
 from colorization.data.on_device import read_images
+from colorization.integrations.wandb import log_sample_images, log_test_images_table, wandb_loggers
+from colorization.io.test_pictures import spread, write_test_pictures
 from colorization.metrics import IMAGE_METRIC_KEYS
-from colorization.runs.report_images import spread, write_test_pictures
-from colorization.training.wandb import log_sample_images, log_test_images_table, wandb_loggers
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class TestImagesCallback(L.Callback):
 
     W&B rows: the image id (``datamodule.image_ids``), gray | prediction | truth pictures
     (:func:`colorization.color.render_normalized`, as the sample grid) and the image's own test metrics, exactly
-    the values of ``test_images.csv``. Files: :func:`colorization.runs.report_images.write_test_pictures`
+    the values of ``test_images.csv``. Files: :func:`colorization.io.test_pictures.write_test_pictures`
     (``<stem>_{gray,prediction,truth}.png`` and ``index.csv``). Either set is spread evenly over the tested images
     (``pl_module.test_images``, every rank's, in position order), so it is the same images whatever the number of
     ranks, and the same ids in every job of a sweep (its data seed is fixed). Only rank zero renders.
@@ -148,7 +148,3 @@ class TestImagesCallback(L.Callback):
         if file_rows and self.out_dir is not None:
             pick = [at[r] for r in file_rows]
             write_test_pictures(self.out_dir, [ids[i] for i in pick], {k: v[pick] for k, v in panels.items()})
-
-
-# The name the configs used before the callback also wrote files.
-WandbTestImagesCallback = TestImagesCallback

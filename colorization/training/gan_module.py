@@ -1,4 +1,4 @@
-"""pix2pix's conditional GAN (Isola et al. 2017) as its own LightningModule: ``module=gan`` (or ``loss=gan``).
+"""pix2pix's conditional GAN (Isola et al. 2017) as its own LightningModule: ``module=gan``.
 
 The generator is any registry model trained with a registry regression loss (``hparams["loss"]``, ``l1`` in
 pix2pix), so a GAN checkpoint loads for inference exactly like any other (``net.`` + ``loss_fn.``); the
@@ -29,20 +29,14 @@ DEFAULT_GAN: dict[str, Any] = {
     "lambda_l1": 100.0, "gan_mode": "vanilla", "discriminator": {}, "d_lr": 2e-4, "d_betas": [0.5, 0.999],
     "d_weight_decay": 0.0, "d_loss_weight": 0.5, "real_label": 1.0, "fake_label": 0.0, "gradient_clip_val": None,
 }
-# Before the GAN was a module, its settings sat in the loss config ``{"name": "gan", ...}`` with an L1 term.
-LEGACY_LOSS_NAME = "gan"
-LEGACY_STATE_PREFIX = "loss_fn.discriminator."
 
 
 def gan_settings(loss: Mapping[str, Any], gan: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(registry loss config, complete GAN settings)``, also from an old checkpoint's ``{"name": "gan", ...}``.
+    """``(registry loss config, complete GAN settings)``.
 
     Raises ``ValueError`` with the offending setting for an unknown key, a bad mode or a non-positive rate.
     """
     loss, gan = dict(loss), dict(gan or {})
-    if loss.get("name") == LEGACY_LOSS_NAME:
-        loss.pop("name")
-        gan, loss = {**loss, **gan}, {"name": "l1"}
     unknown = sorted(set(gan) - set(DEFAULT_GAN))
     if unknown:
         raise ValueError(f"unknown module.gan settings {unknown}; known: {', '.join(DEFAULT_GAN)}")
@@ -193,11 +187,3 @@ class GANModule(ColorizationModule):
             return [opt_g, opt_d]
         make = hydra.utils.instantiate(self.hparams.scheduler)
         return [opt_g, opt_d], [make(optimizer=opt_g), make(optimizer=opt_d)]
-
-    # ------------------------------------------------------------------ checkpoints
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Resume a checkpoint from before the GAN was its own module: its discriminator lived in the loss."""
-        super().on_load_checkpoint(checkpoint)
-        state = checkpoint.get("state_dict", {})
-        for key in [k for k in state if k.startswith(LEGACY_STATE_PREFIX)]:
-            state["discriminator." + key[len(LEGACY_STATE_PREFIX):]] = state.pop(key)

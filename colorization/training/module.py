@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from colorization.color import render_normalized
+from colorization.io.checkpoints import CHECKPOINT_FORMAT_VERSION
 from colorization.losses import create_loss
 from colorization.metrics import IMAGE_METRIC_KEYS, ColorizationMetrics
 from colorization.models import set_encoder_frozen
@@ -257,13 +258,9 @@ class ColorizationModule(L.LightningModule):
         return render_normalized(L_, self.colorize_normalized(L_))
 
     # ------------------------------------------------------------------ checkpoints
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """A checkpoint from before the best-so-far trackers were saved loads (strictly) with them unset."""
-        state = checkpoint.get("state_dict")
-        if state is None:
-            return
-        for key, value in self.val_best.state_dict(prefix="val_best.").items():
-            state.setdefault(key, value.detach().clone())
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Stamp the file with its format, which every loader checks (:mod:`colorization.io.checkpoints`)."""
+        checkpoint["format_version"] = CHECKPOINT_FORMAT_VERSION
 
     # ------------------------------------------------------------------ optimisation
     def generator_optimizer(self) -> torch.optim.Optimizer:

@@ -19,7 +19,7 @@ from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from colorization.errors import ConfigError
-from colorization.inference.checkpoint import read_checkpoint, translate_legacy_hparams
+from colorization.io.checkpoints import CheckpointError, network_parts, read_checkpoint
 from colorization.training.checkpointing import remove_stray_temp_files, unreadable_reason
 
 __all__ = ["check_resume_checkpoint", "lightning_hpc_resume_path", "newest_readable_checkpoint", "prepare_fit",
@@ -107,9 +107,9 @@ def check_resume_checkpoint(ckpt_path: str, module: LightningModule) -> int:
     except FileNotFoundError as e:
         raise ConfigError(f"ckpt_path={ckpt_path} does not exist: pass a checkpoint file (a run's "
                           "checkpoints/last.ckpt or epoch_NNN.ckpt), ckpt_path=last, or no ckpt_path") from e
-    except ValueError as e:  # its message starts with the path: "<path> is not a PyTorch checkpoint (...)"
+    except CheckpointError as e:  # its message starts with the path: "<path> is not a PyTorch checkpoint (...)"
         raise ConfigError(f"ckpt_path={e}") from e
-    hparams, state = translate_legacy_hparams(ckpt["hyper_parameters"], ckpt["state_dict"])
+    hparams, state = network_parts(ckpt)
     own_state = {k: v for k, v in module.state_dict().items() if k.startswith(("net.", "loss_fn."))}
     theirs = {"model": hparams["model"]["name"], "loss": hparams["loss"]["name"],
               "module": "gan" if _is_gan(ckpt["hyper_parameters"]) else "default"}

@@ -15,14 +15,14 @@ from hydra.plugins.launcher import Launcher
 
 class GpuLauncher(Launcher):
     """``hydra/launcher=gpus`` (``conf/hydra/launcher/gpus.yaml``): one job per free GPU, scheduled by Ray
-    (:class:`colorization.distributed.gpu_launcher.GpuLauncher` does the work)."""
+    (:class:`colorization.runs.gpu_launcher.GpuLauncher` does the work)."""
 
     def __init__(self, **params: Any) -> None:
         self.params = params
         self.impl: Launcher | None = None
 
     def setup(self, **kwargs: Any) -> None:
-        from colorization.distributed.gpu_launcher import GpuLauncher as RayGpuLauncher
+        from colorization.runs.gpu_launcher import GpuLauncher as RayGpuLauncher
 
         self.impl = RayGpuLauncher(**self.params)
         self.impl.setup(**kwargs)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from colorization.runs.entry import RunDirCheck, RunDirError
+from colorization.runs.run_dir import RunDirCheck, RunDirError
 from tests.support.entry_points import REPO
 
 

@@ -24,7 +24,7 @@ from colorization.color import (
 )
 from colorization.inference.checkpoint import load_trained, offline_model_hparams
 from colorization.inference.colorizer import Colorizer, colorize, load_colorizer
-from colorization.inference.image_files import write_image
+from colorization.io.image_files import write_image
 from tests.support.checkpoints import save_checkpoint, tiny_module
 
 L_TOLERANCE = 2  # |L8(output) - L8(input)|: measured max 1 (8-bit rounding of the output's RGB)
@@ -479,7 +479,7 @@ def test_multi_picture_files_that_cannot_animate_say_only_the_first_was_coloured
 
 @pytest.mark.parametrize("suffix, timed", [(".png", True), (".webp", True), (".tif", False)])
 def test_apng_webp_and_multi_page_tiff_keep_their_frames(ckpt, real_photos, tmp_path, capsys, suffix, timed):
-    from colorization.inference.frames import read_frames
+    from colorization.io.frames import read_frames
 
     grays = [Image.fromarray(real_photos["skimage_coffee"]).resize((40, 32)).convert("L").rotate(a).convert("RGB")
              for a in (0, 180)]

@@ -1,4 +1,4 @@
-"""``module=gan`` (and ``loss=gan``): the 70x70 PatchGAN, pix2pix's losses, and its own manual-optimisation module."""
+"""``module=gan``: the 70x70 PatchGAN, pix2pix's losses, and its own manual-optimisation module."""
 
 from __future__ import annotations
 
@@ -186,20 +186,9 @@ def test_gan_composes_with_every_generator(name, real_crops, tmp_path):
     assert all(math.isfinite(float(trainer.callback_metrics[k])) for k in GAN_KEYS)
 
 
-def _legacy(ckpt: dict) -> dict:
-    """The same checkpoint as the loss-owned GAN wrote it: D under ``loss_fn.``, the settings in the loss."""
-    old = dict(ckpt)
-    old["state_dict"] = {(f"loss_fn.{k}" if k.startswith("discriminator.") else k): v
-                         for k, v in ckpt["state_dict"].items()}
-    hp = dict(ckpt["hyper_parameters"])
-    hp["loss"] = {"name": "gan", **hp.pop("gan")}
-    old["hyper_parameters"] = hp
-    return old
-
-
 def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
     """Both optimizers and schedulers are saved and restored; schedulers step once per epoch; D is in the ckpt
-    under ``discriminator.``, and an old checkpoint (D under ``loss_fn.``) resumes and loads alike."""
+    under ``discriminator.``."""
     torch.manual_seed(0)
     scheduler = {"_target_": "torch.optim.lr_scheduler.StepLR", "_partial_": True, "step_size": 1, "gamma": 0.5}
     module = _module(TINY_MODELS["vanilla"], scheduler=scheduler, gradient_clip_val=1.0)
@@ -207,7 +196,7 @@ def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
     trainer.fit(module, train_dataloaders=_Batches(real_crops))
     ckpt_path = tmp_path / "gan.ckpt"
     trainer.save_checkpoint(ckpt_path)
-    ckpt = torch.load(ckpt_path, weights_only=False)
+    ckpt = torch.load(ckpt_path, weights_only=True)
     assert len(ckpt["optimizer_states"]) == 2 and len(ckpt["lr_schedulers"]) == 2
     assert any(k.startswith("discriminator.") for k in ckpt["state_dict"])
     assert {k.split(".")[0] for k in ckpt["state_dict"]} <= {"net", "loss_fn", "discriminator", "val_loss",
@@ -215,10 +204,7 @@ def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
     assert ckpt["hyper_parameters"]["loss"] == {"name": "l1", "output_stride": 1}
     assert ckpt["hyper_parameters"]["gan"]["gradient_clip_val"] == 1.0
     assert [s["last_epoch"] for s in ckpt["lr_schedulers"]] == [1, 1]
-    old_path = tmp_path / "old.ckpt"
-    torch.save(_legacy(ckpt), old_path)
-
-    for path in (ckpt_path, old_path):
+    for path in (ckpt_path,):
         resumed = _module(TINY_MODELS["vanilla"], scheduler=scheduler, gradient_clip_val=1.0)
         trainer2 = _trainer(tmp_path, max_epochs=2)
         trainer2.fit(resumed, train_dataloaders=_Batches(real_crops), ckpt_path=path)
@@ -229,7 +215,7 @@ def test_gan_checkpoint_resume_and_schedulers(real_crops, tmp_path):
         assert opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
         assert opt_d.param_groups[0]["lr"] == pytest.approx(2e-4 / 4)
 
-    loaded = GANModule.load_from_checkpoint(old_path, weights_only=False)
+    loaded = GANModule.load_from_checkpoint(ckpt_path, weights_only=True)
     assert loaded.hparams.loss == {"name": "l1", "output_stride": 1} and loaded.gan["gradient_clip_val"] == 1.0
     for k, v in module.discriminator.state_dict().items():
         assert torch.equal(loaded.discriminator.state_dict()[k], v), k
@@ -247,37 +233,35 @@ def _compose(overrides: list[str], run_dir: Path):
     return cfg
 
 
-def test_loss_gan_and_module_gan_compose_to_the_gan_module(tmp_path):
+def test_module_gan_composes_to_the_gan_module(tmp_path):
     import hydra
 
-    via_loss = _compose(["loss=gan", "module.gan.lambda_l1=10"], tmp_path)
-    assert via_loss.hydra.runtime.choices.loss == "gan"  # what tags and the sweep summary show
-    via_loss = OmegaConf.to_container(via_loss, resolve=True)
     via_module = OmegaConf.to_container(_compose(["module=gan", "loss=l1", "module.gan.lambda_l1=10"], tmp_path),
                                         resolve=True)
-    assert via_loss["module"] == via_module["module"]
-    assert via_loss["module"]["_target_"] == "colorization.training.gan_module.GANModule"
-    assert via_loss["module"]["loss"] == {"name": "l1"} and via_loss["module"]["gan"]["lambda_l1"] == 10
-    assert via_loss["module"]["channels_last"] == "auto"
+    assert via_module["module"]["_target_"] == "colorization.training.gan_module.GANModule"
+    assert via_module["module"]["loss"] == {"name": "l1"} and via_module["module"]["gan"]["lambda_l1"] == 10
+    assert via_module["module"]["channels_last"] == "auto"
     default = OmegaConf.to_container(_compose([], tmp_path), resolve=True)["module"]
     assert default["_target_"] == "colorization.training.module.ColorizationModule" and "gan" not in default
     assert {k: v for k, v in via_module["module"].items() if k not in ("_target_", "gan")} == {
         k: v for k, v in default.items() if k != "_target_"}  # the GAN module shares every other setting
-    cfg = _compose(["loss=gan", "model=vanilla", "model.width=8"], tmp_path)
+    cfg = _compose(["module=gan", "model=vanilla", "model.width=8"], tmp_path)
     module = hydra.utils.instantiate(cfg.module)
     assert type(module) is GANModule and isinstance(module.loss_fn, L1Loss)
     assert module.gan == gan_settings({"name": "l1"}, OmegaConf.to_container(cfg.module.gan))[1]
     assert type(hydra.utils.instantiate(_compose(["model=vanilla", "model.width=8"], tmp_path).module)) is (
         ColorizationModule)
+    with pytest.raises(Exception, match="loss"):  # one way to say it: module=gan (loss=gan is no config)
+        _compose(["loss=gan"], tmp_path)
 
 
 def test_gan_run_resumes_from_last_ckpt(tmp_path):
-    """``train(cfg)`` with ``loss=gan`` twice in one run dir: the second (``ckpt_path=last``) continues the first."""
+    """``train(cfg)`` with ``module=gan`` twice in one run dir: the second (``ckpt_path=last``) continues the first."""
     from colorization.inference.checkpoint import load_trained
     from colorization.train import train
 
     run_dir = tmp_path / "run"
-    tiny = ["loss=gan", "model=vanilla", "model.width=8", "data.image_size=32", "data.batch_size=8",
+    tiny = ["module=gan", "model=vanilla", "model.width=8", "data.image_size=32", "data.batch_size=8",
             "data.sample.crops_per_photo=4", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1",
             "trainer.accelerator=cpu", "logger=none", "test=false", "++callbacks.rich_progress_bar=null",
             "++callbacks.rich_model_summary=null", "callbacks.sample_grid.num_images=2",

@@ -163,9 +163,7 @@ def test_channels_last_auto_is_off_on_the_cpu(lab8):
 
 
 def test_run_options_are_not_model_hyper_parameters(lab8):
-    # An old checkpoint's model config carried compile / channels_last: they no longer build or run anything.
-    legacy = {**TINY_MODELS["vanilla"], "compile": True, "compile_backend": "eager", "channels_last": True, "width": 8}
-    m = ColorizationModule(model=legacy, loss={"name": "l1"}, optimizer=ADAM)
+    m = ColorizationModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"}, optimizer=ADAM)
     assert m._forward_net is m.net and m.channels_last == "auto"
     assert set(m.hparams) == {"model", "loss", "optimizer", "scheduler", "scheduler_interval",
                               "freeze_encoder_epochs", "encoder_lr_mult", "compile", "channels_last"}
@@ -222,7 +220,7 @@ def test_wandb_gets_the_grid_the_test_table_and_its_run_closed(tmp_path, monkeyp
     import numpy as np
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
-    from colorization.training.wandb import finish_wandb_run, log_sample_images, log_test_table
+    from colorization.integrations.wandb import finish_wandb_run, log_sample_images, log_test_table
 
     class _Recorder(WandbLogger):
         def __init__(self) -> None:  # no W&B run: only what the project hands to the logger is recorded

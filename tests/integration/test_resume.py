@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from colorization.errors import ConfigError
-from colorization.training.checkpointing import TEMP_SUFFIX
+from colorization.io.atomic import TEMP_SUFFIX
 from tests.support.entry_points import TINY
 from tests.support.in_process import train_in_process
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 
-from colorization.runs.job import STATUS_FILE
+from colorization.runs.status import STATUS_FILE
 from tests.support.entry_points import read_json
 from tests.support.wandb_files import wandb_records
 

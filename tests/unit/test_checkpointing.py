@@ -14,11 +14,11 @@ import pytest
 import torch
 
 from colorization.errors import ConfigError
+from colorization.io.atomic import TEMP_SUFFIX, FileSink
+from colorization.io.checkpoints import CHECKPOINT_FORMAT_VERSION
 from colorization.runs.job import describe_error
 from colorization.training.checkpointing import (
-    TEMP_SUFFIX,
     AtomicCheckpointIO,
-    _FileSink,
     atomic_torch_save,
     remove_stray_temp_files,
     unreadable_reason,
@@ -40,7 +40,7 @@ def _module(name: str = "vanilla", loss: str = "l1", width: int = 8) -> Coloriza
 def _lightning_like(module: ColorizationModule, epoch: int = 1) -> dict:
     """What a Lightning checkpoint holds as far as the loader and resume checks look."""
     return {"epoch": epoch, "global_step": 4, "state_dict": module.state_dict(),
-            "hyper_parameters": dict(module.hparams)}
+            "hyper_parameters": dict(module.hparams), "format_version": CHECKPOINT_FORMAT_VERSION}
 
 
 def _files(directory) -> list[str]:
@@ -77,9 +77,9 @@ def test_a_failed_save_leaves_the_old_checkpoint_and_no_temp_and_names_the_path(
             written.append(os.write(self.fd, data[: len(data) // 2]))
             return written[-1]
 
-        monkeypatch.setattr(_FileSink, "_write_some", half_then_full)
+        monkeypatch.setattr(FileSink, "_write_some", half_then_full)
     else:
-        monkeypatch.setattr(f"colorization.training.checkpointing.os.{failure}", fail)
+        monkeypatch.setattr(f"colorization.io.atomic.os.{failure}", fail)
     with pytest.raises(OSError) as raised:
         atomic_torch_save(STATE, target)
     assert (raised.value.errno, raised.value.filename) == (code, str(target))
@@ -89,7 +89,7 @@ def test_a_failed_save_leaves_the_old_checkpoint_and_no_temp_and_names_the_path(
 
 
 def test_short_writes_are_completed(tmp_path, monkeypatch):
-    monkeypatch.setattr(_FileSink, "_write_some", lambda self, data: os.write(self.fd, data[:7]))
+    monkeypatch.setattr(FileSink, "_write_some", lambda self, data: os.write(self.fd, data[:7]))
     atomic_torch_save(STATE, tmp_path / "x.ckpt")
     assert torch.load(tmp_path / "x.ckpt", weights_only=True)["epoch"] == 3
 
@@ -102,7 +102,7 @@ def test_the_plugin_stages_beside_the_target_whatever_tmpdir_says(tmp_path, monk
     monkeypatch.setattr(tempfile, "tempdir", None)
     renames = []
     real_replace = os.replace
-    monkeypatch.setattr("colorization.training.checkpointing.os.replace",
+    monkeypatch.setattr("colorization.io.atomic.os.replace",
                         lambda src, dst: (renames.append((src, dst)), real_replace(src, dst)))
     target = tmp_path / "checkpoints" / "last.ckpt"
     AtomicCheckpointIO().save_checkpoint(STATE, str(target))
@@ -205,7 +205,7 @@ def test_a_checkpoint_of_another_model_names_both_and_the_fix(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------ trackers
-def test_best_so_far_trackers_are_in_the_checkpoint_and_old_ones_still_load():
+def test_best_so_far_trackers_are_in_the_checkpoint():
     trained = _module()
     trained.val_best["psnr"](torch.tensor(21.5))
     trained.val_best["dcf"](torch.tensor(3.0))
@@ -213,17 +213,9 @@ def test_best_so_far_trackers_are_in_the_checkpoint_and_old_ones_still_load():
     assert state["val_best.psnr.max_value"] == 21.5 and state["val_best.dcf.min_value"] == 3.0
 
     resumed = _module()
-    checkpoint = {"state_dict": dict(state)}
-    resumed.on_load_checkpoint(checkpoint)
-    resumed.load_state_dict(checkpoint["state_dict"], strict=True)
+    resumed.load_state_dict(dict(state), strict=True)
     resumed.val_best["psnr"](torch.tensor(20.0))  # a worse epoch after the resume keeps the earlier best
     assert resumed.val_best["psnr"].compute() == 21.5 and resumed.val_best["dcf"].min_value == 3.0
-
-    old = {"state_dict": {k: v for k, v in state.items() if not k.startswith("val_best.")}}
-    fresh = _module()
-    fresh.on_load_checkpoint(old)
-    fresh.load_state_dict(old["state_dict"], strict=True)  # a checkpoint from before the trackers were saved
-    assert fresh.val_best["psnr"].max_value == -float("inf")
 
 
 # ------------------------------------------------------------------------------------------ CSV history

@@ -40,7 +40,7 @@ def _options(group: str) -> list[str]:
 
 
 def _is_preset(group: str, option: str) -> bool:
-    """A global-package option sets other groups (loss=gan is module=gan with loss l1), naming nothing itself."""
+    """A global-package option sets other groups (trainer=gpu sets the precision), naming nothing itself."""
     return "# @package _global_" in (Path(CONFIG_DIR) / group / f"{option}.yaml").read_text()
 
 

@@ -114,7 +114,7 @@ def test_folder_without_colour_images(tmp_path, real_crops):
 
 def test_scan_uses_the_shared_suffix_list_and_walk(tmp_path, real_crops):
     """Upper-case suffixes and GIFs count; hidden files and folders do not (as for ``colorize DIR``)."""
-    from colorization.inference.image_files import find_inputs
+    from colorization.io.image_files import find_inputs
 
     (tmp_path / ".cache").mkdir()
     Image.fromarray(real_crops[0]).save(tmp_path / "UPPER.PNG")
@@ -130,7 +130,7 @@ def test_scan_uses_the_shared_suffix_list_and_walk(tmp_path, real_crops):
 def test_one_decoder_full_precision_lightness_and_rounded_bytes():
     """16-bit gray: L* from all 16 bits, bytes rounded to 8; alpha split off, composited only on request."""
     from colorization.color import lightness_from_gray16
-    from colorization.inference.image_files import decode_pil
+    from colorization.io.image_files import decode_pil
 
     gray16 = np.array([[0, 257 * 100 + 128, 65535]], dtype=np.uint16)
     decoded = decode_pil(Image.fromarray(gray16))

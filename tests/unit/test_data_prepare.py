@@ -1,4 +1,4 @@
-"""``python -m colorization.data.prepare``: a folder of photos becomes the Kaggle layout."""
+"""``colorization prepare``: a folder of photos becomes the Kaggle layout."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def photos(tmp_path, real_crops):
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, "-m", "colorization.data.prepare", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "colorization", "prepare", *args], capture_output=True,
                           text=True, timeout=120)
 
 

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 import pytest
 from omegaconf import OmegaConf
 
-from colorization.runs.job import STATUS_FILE, run_job
+from colorization.runs.job import run_job
+from colorization.runs.status import STATUS_FILE
 from colorization.runs.termination import JobTerminated
 
 
@@ -80,15 +81,15 @@ def test_a_full_disk_is_named_with_the_file_it_could_not_write():
 
 
 def test_a_status_file_that_cannot_be_written_never_hides_the_jobs_own_error(tmp_path, monkeypatch, caplog):
-    import colorization.runs.job as job
+    from colorization.runs.status import JobStatus
 
-    def no_room(path, data):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    def no_room(self, run_dir):
+        raise OSError(errno.ENOSPC, "No space left on device", str(run_dir / STATUS_FILE))
 
     def fail(cfg):
         raise ValueError("Invalid learning rate: -1")
 
-    monkeypatch.setattr(job, "write_json", no_room)
+    monkeypatch.setattr(JobStatus, "write", no_room)
     with pytest.raises(ValueError, match="learning rate"):
         run_job(_cfg(tmp_path), fail)
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]

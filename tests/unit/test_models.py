@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 import torch
 
 from colorization.color import lab8_to_normalized, rgb_to_lab8
+from colorization.errors import ConfigError
 from colorization.models import (
     ColorizationNet,
     EncoderDecoder,
@@ -36,51 +35,15 @@ def test_architectures_are_named_for_their_decoder_and_share_only_the_base():
         model = small(name if name != "encoder_decoder" else "resnet")
         assert isinstance(model, cls) and isinstance(model, ColorizationNet)
         assert "forward" not in type(model).__dict__  # ColorizationNet.forward, for every architecture
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a ResNet encoder under the seed's name is not deprecated
-        assert type(create_model("resnet", 2, **TINY_ENCODER)) is EncoderDecoder
+    assert type(create_model("resnet", 2, **TINY_ENCODER)) is EncoderDecoder
     assert create_model("encoder_decoder", 2).encoder_name == create_model("resnet", 2).encoder_name == "resnet34"
 
 
-def test_old_class_names_are_deprecated_aliases():
-    with pytest.warns(DeprecationWarning, match="ResNetColorizer is deprecated; use .*EncoderDecoder"):
-        from colorization.models import ResNetColorizer
-    with pytest.warns(DeprecationWarning, match="ResNetColorizer is deprecated"):
-        from colorization.models.resnet import ResNetColorizer as from_old_module
-    assert ResNetColorizer is from_old_module is EncoderDecoder
-    with pytest.raises(ImportError):
-        from colorization.models import NoSuchNet  # noqa: F401
-
-
-# What checkpoints written before the rename hold: the skipless network under `resnet` whatever its encoder,
-# the run options of the time inside the model config.
-OLD_RUN_OPTIONS = dict(compile=False, compile_backend="inductor", compile_mode=None, channels_last=False, width=8)
-LITE0 = dict(encoder="tf_efficientnet_lite0", pretrained=False, weights=None, decoder_channels=[16, 8])
-
-
-@pytest.mark.parametrize(("old_name", "new_name"), [("resnet", "encoder_decoder"), ("unet", "unet")])
-def test_old_checkpoint_configs_build_the_same_network(old_name, new_name):
-    torch.manual_seed(0)
-    new = model_from_config({"name": new_name, **LITE0}, out_channels=2).eval()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        old = model_from_config({"name": old_name, **LITE0, **OLD_RUN_OPTIONS}, out_channels=2).eval()
-    deprecations = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
-    if old_name == "resnet":
-        assert deprecations == [
-            "Model name 'resnet' with encoder 'tf_efficientnet_lite0' is deprecated; name it 'encoder_decoder' "
-            "(the same network and state-dict keys)."
-        ]
-    assert type(old) is type(new)
-    state = new.state_dict()
-    assert list(old.state_dict()) == list(state)
-    # The prefixes every stored checkpoint uses (the module adds `net.` in front).
-    for key in ("encoder.conv_stem.weight", "decoder.blocks.1.convs.1.0.weight", "head.weight", "head.bias"):
-        assert key in state
-    old.load_state_dict(state, strict=True)
-    x = torch.rand(1, 1, 40, 24) * 2 - 1
-    with torch.no_grad():
-        torch.testing.assert_close(old(x), new(x), rtol=0, atol=0)
+def test_resnet_takes_a_resnet_encoder_and_says_which_name_builds_another():
+    assert type(create_model("resnet", 2, **TINY_ENCODER)) is EncoderDecoder
+    with pytest.raises(ConfigError, match=r"model.encoder=tf_efficientnet_lite0: model=resnet takes a ResNet encoder; "
+                                          r"for this one use model=encoder_decoder"):
+        create_model("resnet", 2, encoder="tf_efficientnet_lite0", pretrained=False)
 
 
 @pytest.mark.parametrize("name", ["vanilla", "resnet", "unet"])
@@ -133,14 +96,10 @@ def test_the_output_grid_starts_at_the_top_left_pixel(name):
     assert pad_to_multiple(torch.zeros(1, 1, 20, 21), 32)[1] == (6, 5, 20, 21)
 
 
-def test_vanilla_head_stride_and_its_old_name():
+def test_vanilla_head_stride():
     # Vanilla's head runs at a quarter by default; its full-size output is the head upsampled (as ever).
     assert (small("vanilla").head_stride, small("vanilla").output_stride) == (4, 1)
     assert small("vanilla", head_stride=2).head_stride == 2
-    # Configs and checkpoints from before called the head's place `output_stride`: the same network.
-    old = model_from_config({"name": "vanilla", "widths": [8, 16, 32], "output_stride": 2}, out_channels=2)
-    assert (old.head_stride, old.output_stride) == (2, 1)
-    assert list(old.state_dict()) == list(small("vanilla", head_stride=2).state_dict())
     with pytest.raises(ValueError, match="loss.output_stride"):
         model_from_config({"name": "unet", **TINY_ENCODER, "output_stride": 4}, out_channels=2)
     with pytest.raises(ValueError, match="power of two"):

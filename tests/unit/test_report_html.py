@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from colorization.runs.report_html import write_run_report
-from colorization.runs.report_images import picture_stem, read_pictures, spread, write_test_pictures
-from colorization.runs.sweep_summary import main, summarize
+from colorization.io.test_pictures import picture_stem, read_pictures, spread, write_test_pictures
+from colorization.reports.report_html import write_run_report
+from colorization.reports.sweep_summary import main, summarize
 
 # An id with everything HTML could trip on; the other ids as the sample dataset writes them.
 IDS = ["sample:val/p0/0", 'folder:a<b>&"c\'.png', "sample:val/p1/2", "sample:val/p2/1"]

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from colorization.inference.colorizer import Colorizer
-from colorization.inference.serve import main
-from colorization.inference.serve_models import ServedCheckpoint, plan_checkpoints, status_label, sweep_checkpoints
-from colorization.inference.serve_page import colorize_upload, file_slug
+from colorization.serve.app import main
+from colorization.serve.models import ServedCheckpoint, plan_checkpoints, status_label, sweep_checkpoints
+from colorization.serve.page import colorize_upload, file_slug
 
 
 class ConstantAB(torch.nn.Module):

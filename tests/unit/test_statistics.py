@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from colorization.runs.statistics import BETTER, NO_CLEAR_DIFFERENCE, WORSE, Estimate, bootstrap_mean, verdict
+from colorization.reports.statistics import BETTER, NO_CLEAR_DIFFERENCE, WORSE, Estimate, bootstrap_mean, verdict
 
 
 def test_two_by_two_table_matches_the_enumerated_bootstrap():

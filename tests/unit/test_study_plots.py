@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorization.runs.study_plots import (
+from colorization.reports.study_plots import (
     encoder_start,
     group_colors,
     group_label,

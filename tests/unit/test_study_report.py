@@ -13,8 +13,9 @@ import pytest
 import torch
 from PIL import Image
 
-from colorization.runs.study_report import grid_columns, main, results_table, summary_settings, sweep_group_name
-from colorization.runs.sweep_summary import summarize
+from colorization.io.checkpoints import CHECKPOINT_FORMAT_VERSION
+from colorization.reports.study_report import grid_columns, main, results_table, summary_settings, sweep_group_name
+from colorization.reports.sweep_summary import summarize
 from tests.support.wandb_files import wandb_records_text
 
 N_IMAGES = 6
@@ -60,7 +61,8 @@ def _checkpoint(path: Path, seed: int) -> None:
     m = ColorizationModule(model={"name": "vanilla", "widths": [4, 8], "head_stride": 2}, loss={"name": "l1"},
                            optimizer={"_target_": "torch.optim.Adam", "_partial_": True, "lr": 1e-3})
     path.parent.mkdir(parents=True)
-    torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams)}, path)
+    torch.save({"state_dict": m.state_dict(), "hyper_parameters": dict(m.hparams),
+                "format_version": CHECKPOINT_FORMAT_VERSION}, path)
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from colorization.runs.sweep_summary import summarize
-from colorization.sweep_summary import main
+from colorization.reports.sweep_summary import main, summarize
 
 COLUMNS = ["image", "psnr", "psnr_gray", "ssim", "ssim_gray", "auc", "auc_gray", "cf", "cf_gray", "cf_true"]
 REPO = Path(__file__).resolve().parents[2]
@@ -170,7 +169,7 @@ def test_main_rebuilds_the_files_in_process_and_as_a_module(two_by_two):
     for name in first:
         (two_by_two / name).unlink()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-m", "colorization.sweep_summary", str(two_by_two)], cwd=REPO, env=env,
+    proc = subprocess.run([sys.executable, "-m", "colorization", "summary", str(two_by_two)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "better" in proc.stdout and "vanilla" in proc.stdout

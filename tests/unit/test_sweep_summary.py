@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from colorization.runs.sweep_summary import SweepSummaryCallback, collect_rows, summarize
+from colorization.reports.sweep_summary import SweepSummaryCallback, collect_rows, summarize
 
 
 def _job(sweep: Path, num: int, model: str, loss: str, psnr: float | None, status: str = "ok") -> None:

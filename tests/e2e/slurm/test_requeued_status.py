@@ -17,7 +17,8 @@ import time
 import pytest
 from omegaconf import OmegaConf
 
-from colorization.runs.job import STATUS_FILE, run_job
+from colorization.runs.job import run_job
+from colorization.runs.status import STATUS_FILE
 from colorization.runs.termination import JobTerminated
 
 SCONTROL = """#!/bin/sh

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from colorization.inference.colorizer import Colorizer, load_colorizer
-from colorization.runs.job import STATUS_FILE
-from colorization.runs.sweep_table import job_dirs, seed_of
+from colorization.reports.sweep_table import job_dirs, seed_of
+from colorization.runs.status import STATUS_FILE
 
 
 @dataclass(frozen=True)

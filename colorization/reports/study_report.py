@@ -1,12 +1,12 @@
 """A finished sweep as a report: the table for RESULTS.md, the plots, a picture of test photos, and a W&B run.
 
-    python -m colorization.runs.study_report multirun/<date>/<time>-<pid> [--grid docs/seed_study.png]
+    python -m colorization.reports.study_report multirun/<date>/<time>-<pid> [--grid docs/seed_study.png]
         [--plots-dir DIR] [--wandb]
 
 * the table (markdown, on stdout): one row per (model, loss) group of the sweep summary
-  (:func:`colorization.runs.sweep_summary.summarize`): mean [95% CI] over seeds x test images, the paired
+  (:func:`colorization.reports.sweep_summary.summarize`): mean [95% CI] over seeds x test images, the paired
   difference against the baseline with its interval and the verdicts, under a gray-baseline row;
-* the plots (:mod:`colorization.runs.study_plots`): ``study_psnr|ssim|auc.png`` and ``study_val_psnr.png`` in the
+* the plots (:mod:`colorization.reports.study_plots`): ``study_psnr|ssim|auc.png`` and ``study_val_psnr.png`` in the
   sweep dir (or ``--plots-dir``);
 * ``--grid``: held-out test photos, gray | one column per group (its first finished seed's best checkpoint) | truth;
 * ``--wandb``: the plots, the grid and the table in one W&B run (job type ``study``) of the sweep's group.
@@ -24,8 +24,8 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from colorization.color import lab8_to_normalized, render_normalized
-from colorization.runs.study_plots import encoder_start, group_label, several_losses, write_study_plots
-from colorization.runs.sweep_groups import VERDICT_COLUMNS
+from colorization.reports.study_plots import encoder_start, group_label, several_losses, write_study_plots
+from colorization.reports.sweep_groups import VERDICT_COLUMNS
 
 # Table columns with an interval: summary column -> (header, decimals); then the seed mean without one.
 CI_COLUMNS = {"psnr": ("PSNR ↑", 2), "ssim": ("SSIM ↑", 4), "auc": ("AuC ↑", 4)}
@@ -198,7 +198,7 @@ def summary_settings(sweep_dir: Path) -> dict[str, Any]:
 def log_to_wandb(sweep_dir: Path, summary: Any, images: dict[str, Path]) -> Path:
     """The PNGs (W&B key -> path) and the report table (``study/summary``) as one W&B run of job type ``study``
     in the sweep's group, saved under ``<sweep_dir>/wandb``; returns the run's dir."""
-    from colorization.training.wandb import log_study_run
+    from colorization.integrations.wandb import log_study_run
 
     head = table_head(summary.baseline_model)
     rows = [table_cells(g, summary.baseline_model) for g in summary.groups]
@@ -208,11 +208,11 @@ def log_to_wandb(sweep_dir: Path, summary: Any, images: dict[str, Path]) -> Path
                          name=group.replace("sweep-", "study-", 1))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "colorization study-report") -> int:
     """Print the table; write the plots (and the grid); log them to W&B when asked. Exit 0; 2 for a bad argument."""
-    from colorization.runs.sweep_summary import summarize
+    from colorization.reports.sweep_summary import summarize
 
-    p = argparse.ArgumentParser(prog="python -m colorization.runs.study_report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir", type=Path)
     p.add_argument("--grid", type=Path, help="write the picture of test photos here (PNG)")
     p.add_argument("--images", type=int, default=6, help="test images in the picture")
@@ -241,6 +241,3 @@ def main(argv: list[str] | None = None) -> int:
         print(f"W&B run: {log_to_wandb(args.sweep_dir, summary, images)}")
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 job's own PSNR / SSIM of that image under its picture, a selector of the jobs shown and previous / next buttons
 (the page's script; without it every row shows).
 
-The pictures are files each job wrote when it tested (:mod:`colorization.runs.report_images`), linked relative to
+The pictures are files each job wrote when it tested (:mod:`colorization.io.test_pictures`), linked relative to
 the page; the numbers are the job's ``test_images.csv``. Stable names: ``section#images``, one
 ``div.image-row[data-image=<id>]`` per image, ``figure.gray``, ``figure.prediction[data-job=<job>]`` (class
 ``missing`` when that job has no picture of the image), ``figure.truth``, checkboxes ``input.job-toggle``.
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 
-from colorization.runs.report_images import read_pictures
-from colorization.runs.report_tables import attrs
-from colorization.runs.sweep_table import read_image_metrics
+from colorization.io.test_pictures import read_pictures
+from colorization.reports.report_tables import attrs
+from colorization.reports.sweep_table import read_image_metrics
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from colorization.runs.study_plots import encoder_start, read_val_curve
-from colorization.runs.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS
-from colorization.runs.sweep_summary import DECIMALS, SweepSummary, with_ci
+from colorization.reports.study_plots import encoder_start, read_val_curve
+from colorization.reports.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS
+from colorization.reports.sweep_summary import DECIMALS, SweepSummary, with_ci
 
 NAMES = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "auc": "AuC ↑", "cf": "CF", "dcf": "dCF ↓"}
 SPARK_W, SPARK_H = 120, 28  # a job's validation curve in the job table (px)

@@ -180,7 +180,9 @@ class GpuLauncher(RayLauncher):
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as e:
-            from colorization.runs.job import STATUS_FILE, describe_error, write_json
+            from colorization.io.json_files import write_json
+            from colorization.runs.job import describe_error
+            from colorization.runs.status import STATUS_FILE
 
             job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
             error = describe_error(e)

@@ -1,6 +1,6 @@
 """Multi-frame images -- animated GIF, PNG (APNG) and WebP, multi-page TIFF: every frame, with its timing.
 
-:func:`colorization.inference.image_files.read_image` decodes a file's first frame (the photo every consumer
+:func:`colorization.io.image_files.read_image` decodes a file's first frame (the photo every consumer
 expects) and says how many frames it holds; ``colorize`` reads the rest here, colours each frame as a photo of
 its own and writes them back as one file of the same format, with each frame's duration and the loop count.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from PIL import ImageSequence
 
-from colorization.inference.image_files import DecodedImage, decode_pil, open_image
+from colorization.io.image_files import DecodedImage, decode_pil, open_image
 
 __all__ = ["ANIMATED_FORMATS", "Frames", "read_frames"]
 
@@ -24,7 +24,7 @@ _TIMED_FORMATS = frozenset({"GIF", "PNG", "WEBP"})  # frames with a duration and
 
 @dataclass
 class Frames:
-    """Every frame of a file, decoded by :func:`~colorization.inference.image_files.decode_pil`'s rules.
+    """Every frame of a file, decoded by :func:`~colorization.io.image_files.decode_pil`'s rules.
 
     Attributes:
         images: the frames as whole pictures (a GIF's or APNG's partial frames already composed by Pillow).

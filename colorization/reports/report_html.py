@@ -2,8 +2,8 @@
 
 * a sweep: :func:`write_sweep_report` into the sweep dir (the sweep summary writes it after ``summary.csv``): a
   header (the dir, the command, the dates, the baseline, how to read an interval), the group table, bar charts with
-  their intervals and the validation curves (:mod:`colorization.runs.study_plots`, PNGs in ``report/``), the job
-  table, and the test images, job by job (:mod:`colorization.runs.report_browser`);
+  their intervals and the validation curves (:mod:`colorization.reports.study_plots`, PNGs in ``report/``), the job
+  table, and the test images, job by job (:mod:`colorization.reports.report_browser`);
 * a single run: :func:`write_run_report` into its run dir, beside ``metrics.json``.
 
 Nothing is fetched: the style and the script are inline, the pictures are files inside the dir, linked by
@@ -21,10 +21,10 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from colorization.runs.report_browser import Column, browser_section, column
-from colorization.runs.report_tables import attrs, jobs_table, metrics_table, summary_table
-from colorization.runs.study_plots import encoder_start, val_curves, write_study_plots
-from colorization.runs.sweep_summary import SweepSummary
+from colorization.reports.report_browser import Column, browser_section, column
+from colorization.reports.report_tables import attrs, jobs_table, metrics_table, summary_table
+from colorization.reports.study_plots import encoder_start, val_curves, write_study_plots
+from colorization.reports.sweep_summary import SweepSummary
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The study's plots as PNGs in the sweep dir: one bar chart per metric (mean and 95% interval per group, the gray
 floor as a line) and the validation PSNR per epoch of every job, coloured by group.
 
-Input is the sweep summary (:func:`colorization.runs.sweep_summary.summarize`): its group rows (``summary.csv``
+Input is the sweep summary (:func:`colorization.reports.sweep_summary.summarize`): its group rows (``summary.csv``
 columns) and job rows (``jobs.csv``). Drawn with matplotlib's Agg canvas (no display, no pyplot state).
 """
 

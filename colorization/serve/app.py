@@ -68,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {INSTALL_HINT}", file=sys.stderr)
         return 2
     _quiet_offline_environment()
-    from colorization.inference.serve_models import load_checkpoints, plan_checkpoints
+    from colorization.serve.models import load_checkpoints, plan_checkpoints
 
     try:
         planned = plan_checkpoints(args.ckpt, args.sweep)
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: listening on {args.host}: anyone who can reach this machine on port {args.port} can use "
               "the page", file=sys.stderr)
 
-    from colorization.inference.serve_page import build_page, local_theme
+    from colorization.serve.page import build_page, local_theme
 
     signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it like Ctrl-C: the result files are removed
     with tempfile.TemporaryDirectory(prefix="colorize-serve-") as out_dir:
@@ -105,6 +105,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             page.close()
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

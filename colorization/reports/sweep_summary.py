@@ -3,14 +3,14 @@ baseline, and one row per job (how a failed job is reported).
 
 A Hydra callback writes into the sweep dir at the end of every multirun, and prints the group table:
 
-* ``summary.csv``: one row per group of jobs that differ only in their seed (:mod:`colorization.runs.sweep_groups`):
+* ``summary.csv``: one row per group of jobs that differ only in their seed (:mod:`colorization.reports.sweep_groups`):
   ``n_seeds``, ``n_images``, per metric the mean and ``<metric>_ci_low`` / ``_ci_high``, the gray floor, the paired
   difference against the baseline with its interval, and ``verdict`` (PSNR), ``verdict_ssim``, ``verdict_auc``;
-* ``jobs.csv``: one row per job (:func:`colorization.runs.sweep_table.collect_rows`);
+* ``jobs.csv``: one row per job (:func:`colorization.reports.sweep_table.collect_rows`);
 * ``summary.md``: both tables, the group table first;
-* ``report.html``: the tables, charts and test pictures as one offline page (:mod:`colorization.runs.report_html`).
+* ``report.html``: the tables, charts and test pictures as one offline page (:mod:`colorization.reports.report_html`).
 
-``python -m colorization.sweep_summary SWEEP_DIR`` rebuilds them for any sweep dir. Everything comes from each
+``colorization summary SWEEP_DIR`` rebuilds them for any sweep dir. Everything comes from each
 job's ``job_status.json``, ``metrics.json`` values and ``test_images.csv``, so every launcher works.
 """
 
@@ -27,8 +27,8 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from colorization.runs.sweep_groups import IMAGE_METRICS, STOPPED, VERDICT_COLUMNS, group_columns, group_rows
-from colorization.runs.sweep_table import collect_rows
+from colorization.reports.sweep_groups import IMAGE_METRICS, STOPPED, VERDICT_COLUMNS, group_columns, group_rows
+from colorization.reports.sweep_table import collect_rows
 
 __all__ = ["SweepSummary", "SweepSummaryCallback", "collect_rows", "main", "summarize", "write_report",
            "write_summary"]
@@ -154,9 +154,9 @@ def print_summary(summary: SweepSummary, title: str) -> None:
 
 
 def write_report(sweep_dir: Path, summary: SweepSummary) -> Path | None:
-    """``report.html`` (:mod:`colorization.runs.report_html`); ``None`` when it could not be written: the page
+    """``report.html`` (:mod:`colorization.reports.report_html`); ``None`` when it could not be written: the page
     is a view of the files already written, so its failure is logged and costs the sweep nothing else."""
-    from colorization.runs.report_html import write_sweep_report  # it imports this module
+    from colorization.reports.report_html import write_sweep_report  # it imports this module
 
     try:
         return write_sweep_report(sweep_dir, summary)
@@ -206,11 +206,11 @@ class SweepSummaryCallback(Callback):
             sys.exit(1)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m colorization.sweep_summary SWEEP_DIR [--baseline vanilla]``: rebuild the files (``report.html``
+def main(argv: list[str] | None = None, prog: str = "colorization summary") -> int:
+    """``colorization summary SWEEP_DIR [--baseline vanilla]``: rebuild the files (``report.html``
     too) and print the table (failed jobs named under it); exit status 0 once the files are written, 2 for a bad
     argument."""
-    p = argparse.ArgumentParser(prog="python -m colorization.sweep_summary", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir", type=Path)
     p.add_argument("--baseline", default="vanilla", help="the model every other is compared with (same loss)")
     p.add_argument("--confidence", type=float, default=0.95, help="confidence level of the intervals")
@@ -222,6 +222,3 @@ def main(argv: list[str] | None = None) -> int:
     summarize(args.sweep_dir, args.baseline, not args.quiet, args.confidence, args.resamples)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

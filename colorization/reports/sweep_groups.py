@@ -1,7 +1,7 @@
 """One summary row per configuration of a sweep: its jobs that differ only in their seed, taken together.
 
 For each metric a group gets the mean over seeds x test images and its interval
-(:func:`colorization.runs.statistics.bootstrap_mean` on the ``[n_seeds, n_images]`` table of per-image values);
+(:func:`colorization.reports.statistics.bootstrap_mean` on the ``[n_seeds, n_images]`` table of per-image values);
 against the baseline (the group of model ``baseline_model`` with the same loss) the paired difference
 ``X_model[s, i] - X_base[s, i]`` over the seeds and image ids both have, its interval and a verdict. A group whose
 jobs wrote no ``test_images.csv`` (sweeps from before it, or no test) gets plain means of ``metrics.json`` over
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from colorization.runs.statistics import Estimate, bootstrap_mean, verdict
-from colorization.runs.sweep_table import ImageMetrics, read_image_metrics
+from colorization.reports.statistics import Estimate, bootstrap_mean, verdict
+from colorization.reports.sweep_table import ImageMetrics, read_image_metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def group_columns(baseline_model: str = "vanilla") -> list[str]:
 
 @dataclass
 class Group:
-    """The jobs of one configuration (job rows of :func:`colorization.runs.sweep_table.collect_rows`)."""
+    """The jobs of one configuration (job rows of :func:`colorization.reports.sweep_table.collect_rows`)."""
 
     key: str
     jobs: list[dict[str, Any]]

@@ -1,5 +1,5 @@
 """Test pictures on disk, for ``report.html``: a job writes gray | prediction | truth PNGs of a few test images when
-it tests (:class:`colorization.training.callbacks.WandbTestImagesCallback`), the report links them.
+it tests (:class:`colorization.training.callbacks.TestImagesCallback`), the report links them.
 
 Layout of a run dir (the same for a sweep's job dir)::
 

@@ -26,7 +26,7 @@ import torch
 
 from colorization.color import normalized_to_ab, render_normalized
 from colorization.color.chunks import for_each_chunk
-from colorization.metrics import colorfulness_from_moments
+from colorization.metrics.image import colorfulness_from_moments
 
 __all__ = ["gaussian_window", "image_metrics_in_strips"]
 

@@ -137,7 +137,7 @@ class ColorizationMetrics(Metric):
     Every value is a mean over images (AuC: the mean per-image AuC, which equals the pooled pixel AuC when
     images share a size); dCF is taken between the dataset means of CF, never averaged per batch.
     ``strip_rows``: None scores each batch whole with torchmetrics; a number scores ``strip_rows`` rows at a time
-    (:mod:`colorization.strip_metrics`: the same values, memory bounded however big the photo).
+    (:mod:`colorization.metrics.strips`: the same values, memory bounded however big the photo).
     """
 
     is_differentiable = False
@@ -181,7 +181,7 @@ class ColorizationMetrics(Metric):
             raise ValueError(f"expected L [B,1,H,W] and ab [B,2,H,W] of one size; got {shapes}")
         if self.strip_rows is not None:
             kwargs = {k: v for k, v in self.metric_kwargs.items() if k != "ssim_kernel_size"}
-            from colorization.strip_metrics import image_metrics_in_strips  # it uses this module's formulas
+            from colorization.metrics.strips import image_metrics_in_strips  # it uses this module's formulas
 
             values = image_metrics_in_strips(L, ab_pred, ab_true, self.strip_rows, **kwargs)
         else:

@@ -3,7 +3,7 @@
 Every launcher leaves the same files in a job's run dir (see :mod:`colorization.runs.job`): ``job_status.json``
 (status, error, overrides, model and loss choices, ``seed``, ``encoder_weights``, metrics) and, when the job tested,
 ``test_images.csv`` (one row per test image: ``image`` id, then ``psnr, psnr_gray, ssim, ...``). This module only
-reads them; :mod:`colorization.runs.sweep_groups` turns them into statistics.
+reads them; :mod:`colorization.reports.sweep_groups` turns them into statistics.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from colorization.runs.job import STATUS_FILE
+from colorization.runs.status import STATUS_FILE
 
 # Test metrics in the job table, with whether higher is better (for the sign of "better" in deltas).
 METRICS = {"test/psnr": True, "test/ssim": True, "test/cf": True, "test/dcf": False, "test/auc": True}

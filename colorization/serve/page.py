@@ -2,7 +2,7 @@
 
 The upload reaches :func:`colorize_upload` as the file the browser sent (Gradio's ``type="filepath"`` with no
 ``image_mode`` hands the original file over untouched), so decoding -- EXIF orientation, alpha, 16-bit samples --
-is :func:`colorization.inference.image_files.read_image`'s and the colours are
+is :func:`colorization.io.image_files.read_image`'s and the colours are
 :meth:`colorization.inference.colorizer.Colorizer.colorize_decoded`'s, exactly as for the ``colorize`` command.
 Each result is written as a full-resolution PNG (same size as the upload, its alpha kept); the page shows it and
 offers it for download.
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from colorization.inference.image_files import ImageReadError, read_image, write_image
-from colorization.inference.serve_models import ServedCheckpoint
+from colorization.io.image_files import ImageReadError, read_image, write_image
+from colorization.serve.models import ServedCheckpoint
 
 PAGE_TITLE = "colorize: try checkpoints on your photo"
 # Gradio keeps uploads and results in its cache; every 10 min, files older than an hour go.
@@ -43,7 +43,7 @@ def colorize_upload(photo: str | Path, models: Sequence[ServedCheckpoint], out_d
 
     The PNGs (sRGB 8-bit, the upload's size, its alpha and EXIF kept) are written into a fresh folder under
     ``out_dir``, named ``<photo stem>_<model label>.png``. Raises
-    :class:`~colorization.inference.image_files.ImageReadError` for a file that is not a readable image.
+    :class:`~colorization.io.image_files.ImageReadError` for a file that is not a readable image.
     """
     image = read_image(photo)
     request_dir = Path(tempfile.mkdtemp(prefix="request-", dir=out_dir))  # concurrent visitors never collide

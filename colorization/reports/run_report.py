@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
-from colorization.training.wandb import describe_wandb_runs
+from colorization.integrations.wandb import describe_wandb_runs
 
 log = logging.getLogger(__name__)
 

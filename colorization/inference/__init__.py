@@ -1,0 +1,2 @@
+"""Colouring with a trained checkpoint: the colorizer, the network built from a checkpoint, folder evaluation,
+ONNX export."""
