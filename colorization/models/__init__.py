@@ -14,6 +14,7 @@ from .config import model_from_config, model_kwargs
 from .encoder_decoder import EncoderDecoder
 from .encoders import create_encoder
 from .registry import create_model, list_models, register_model
+from .timm_net import TimmEncoderNet
 from .unet import UNet
 from .vanilla import VanillaCNN
 from .weights import (
@@ -29,6 +30,7 @@ __all__ = [
     "EFFICIENTNET_LITE0_PACKAGE",
     "ColorizationNet",
     "EncoderDecoder",
+    "TimmEncoderNet",
     "UNet",
     "VanillaCNN",
     "WeightsUnavailableError",
