@@ -35,7 +35,7 @@ from colorization.data.folder import scan_images
 from colorization.inference.colorizer import Colorizer, load_colorizer
 from colorization.io.image_files import DecodedImage, ImageReadError, read_image
 from colorization.io.json_files import write_json
-from colorization.metrics import ColorizationMetrics
+from colorization.metrics import ColorizationMetrics, gaussian_window
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def evaluate_folder(
     save_dir = output_dir / "colorized" if save_images else None
     unreadable = [str(p) for p in scan.unreadable]
     too_small: list[str] = []
-    min_side = meter.metric_kwargs["ssim_kernel_size"]  # SSIM needs at least one full window
+    min_side = len(gaussian_window(meter.metric_kwargs["ssim_sigma"]))  # SSIM needs at least one full window
     evaluated = 0
     for path in scan.files:
         try:

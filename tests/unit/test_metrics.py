@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from colorization.color import lab8_to_normalized, render_normalized, rgb_to_lab8
-from colorization.metrics import METRIC_KEYS, ColorizationMetrics, ab_auc, colorfulness, image_metrics
+from colorization.metrics import METRIC_KEYS, ColorizationMetrics, ab_auc, colorfulness, image_metrics, ssim
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,28 @@ def test_psnr_and_ssim_use_rgb_from_true_L(crops_normalized):
     rgb_pred, rgb_true = render_normalized(L, pred, dtype=torch.float32), render_normalized(L, ab, dtype=torch.float32)
     ref = [peak_signal_noise_ratio(rgb_pred[i], rgb_true[i], data_range=1.0) for i in range(2)]
     torch.testing.assert_close(got, torch.stack(ref))
+
+
+@pytest.mark.parametrize("sigma", [1.5, 0.8])
+def test_the_one_ssim_formula_is_torchmetrics_ssim(crops_normalized, sigma):
+    """Whole images and strips share :func:`ssim_map`; torchmetrics' Gaussian SSIM is the reference."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    L, ab = crops_normalized[0][:3], crops_normalized[1][:3]
+    rgb_pred = render_normalized(L, 0.6 * ab + 0.05, dtype=torch.float32)
+    rgb_true = render_normalized(L, ab, dtype=torch.float32)
+    ref = structural_similarity_index_measure(rgb_pred, rgb_true, sigma=sigma, data_range=1.0, reduction="none")
+    torch.testing.assert_close(ssim(rgb_pred, rgb_true, sigma), ref, atol=2e-5, rtol=0)
+    assert ref.min() < 0.99  # a real difference, not two near-identical images
+
+
+def test_auc_counts_thresholds_as_a_search_would(crops_normalized):
+    ab = crops_normalized[1][:2]
+    pred = 0.5 * ab - 0.1
+    err = torch.linalg.vector_norm((pred - ab) * 128, dim=1).flatten(1)
+    thresholds = torch.arange(0.0, 150.5, 1.0)
+    within = (err[:, :, None] <= thresholds).float().mean(dim=(1, 2))  # the fraction of (pixel, threshold) pairs
+    torch.testing.assert_close(ab_auc(pred, ab), within)
 
 
 def test_aggregator_keys_gray_baseline_and_dcf(crops_normalized):

@@ -9,7 +9,8 @@ from PIL import Image
 
 from colorization.color import lab8_to_normalized, rgb_to_lab8
 from colorization.metrics import IMAGE_METRIC_KEYS, ColorizationMetrics, image_metrics
-from colorization.metrics.strips import gaussian_window, image_metrics_in_strips
+from colorization.metrics.image import gaussian_window
+from colorization.metrics.strips import image_metrics_in_strips
 
 
 def _truth(rgb: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
