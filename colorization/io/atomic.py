@@ -30,14 +30,14 @@ def temp_path_for(target: Path) -> Path:
 
 
 class FileSink:
-    """A write-only file over a raw descriptor that writes every byte it is given (looping over
-    short writes) and keeps the ``OSError`` that stopped it: ``torch.save`` reports a failed write as a bare
-    ``RuntimeError`` ("unexpected pos ..."), which would lose the errno (ENOSPC, EIO) the user needs to see."""
+    """A file over a raw descriptor that writes every byte it is given (looping over short writes) and keeps the
+    ``OSError`` that stopped it: ``torch.save`` reports a failed write as a bare ``RuntimeError`` ("unexpected pos
+    ..."), which would lose the errno (ENOSPC, EIO) the user needs to see. Seekable and readable, for writers that
+    go back (Pillow's multi-page TIFF)."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self.error: OSError | None = None
-        self._pos = 0
 
     def _write_some(self, data: memoryview) -> int:
         return os.write(self.fd, data)
@@ -54,14 +54,36 @@ class FileSink:
         except OSError as e:
             self.error = e
             raise
-        self._pos += done
         return done
 
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            chunks = []
+            while chunk := os.read(self.fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        return os.read(self.fd, size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return os.lseek(self.fd, offset, whence)
+
     def tell(self) -> int:
-        return self._pos
+        return os.lseek(self.fd, 0, os.SEEK_CUR)
+
+    def fileno(self) -> int:
+        return self.fd
 
     def flush(self) -> None:  # every write went straight to the descriptor
         pass
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return True
 
 
 def fsync_dir(directory: Path) -> None:
@@ -90,7 +112,7 @@ def atomic_write(path: str | os.PathLike, content: str | bytes | Callable[[FileS
     tmp = temp_path_for(target)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any file
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)  # the umask decides, as for any file
         sink = FileSink(fd)
         try:
             try:

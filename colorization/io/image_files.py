@@ -29,7 +29,6 @@ import errno
 import functools
 import glob
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from colorization.color.srgb import lightness_from_gray16, lightness_from_srgb8
+from colorization.io.atomic import atomic_write
 
 __all__ = ["IMAGE_SUFFIXES", "DecodedImage", "ImageReadError", "decode_pil", "find_inputs", "image_files_under",
            "is_image_name", "is_symlink_loop", "read_image", "resolve_path", "save_format", "write_image"]
@@ -203,21 +203,8 @@ def write_image(
         options["exif"] = exif
     if len(images) > 1:
         options.update(save_all=True, append_images=images[1:], **frame_options)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w+b") as fh:  # w+: multi-page TIFFs are written by seeking back
-            images[0].save(fh, **options)
-        # mkstemp makes the file private (0600); a finished photo gets the permissions any new file would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    # Seekable and readable: multi-page TIFFs are written by seeking back.
+    return atomic_write(path, lambda fh: images[0].save(fh, **options))
 
 
 # ---------------------------------------------------------------------------------------------- discovery

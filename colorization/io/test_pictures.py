@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from colorization.io.atomic import atomic_write
 
 PICTURES_DIR = "test_images"
 INDEX_FILE = "index.csv"
@@ -45,21 +48,18 @@ def spread(n: int, k: int) -> list[int]:
 
 def write_test_pictures(out_dir: Path, ids: Sequence[str], panels: Mapping[str, np.ndarray]) -> Path:
     """PNGs ``<stem>_<panel>.png`` of ``panels[panel]`` (uint8 ``[N, H, W, 3]`` for each of :data:`PANELS`, row
-    ``i`` is image ``ids[i]``) and ``index.csv`` in ``out_dir``; returns the index. The index is written last (to a
-    temporary name, then renamed), so a reader that finds it finds every picture it names."""
+    ``i`` is image ``ids[i]``) and ``index.csv`` in ``out_dir``; returns the index. The index is written last
+    (atomically), so a reader that finds it finds every picture it names."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for i, image_id in enumerate(ids):
         stem = picture_stem(image_id)
         for name in PANELS:
             Image.fromarray(np.ascontiguousarray(panels[name][i])).save(out_dir / f"{stem}_{name}.png")
-    index = out_dir / INDEX_FILE
-    tmp = index.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["image", "stem"])
-        writer.writerows([image_id, picture_stem(image_id)] for image_id in ids)
-    tmp.replace(index)
-    return index
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", "stem"])
+    writer.writerows([image_id, picture_stem(image_id)] for image_id in ids)
+    return atomic_write(out_dir / INDEX_FILE, text.getvalue())
 
 
 def read_pictures(run_dir: Path, relative_to: Path) -> dict[str, dict[str, str]]:

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from colorization.color.encoding import ab8_to_ab
+from colorization.io.atomic import atomic_write
+from colorization.io.json_files import write_json
 from colorization.losses.ab_bins import NUM_AB_BINS, ab_bins, candidate_table, knn_bins
 
 log = logging.getLogger(__name__)
@@ -159,13 +161,7 @@ def cached_prior(
         else:
             log.info("ab prior cache %s was made with %s, not %s; recomputing it", path, stored, meta)
     prior = estimate_ab_prior(dataset, max_images=max_images, sigma=sigma)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, prior.numpy())
-    os.replace(tmp, path)
-    meta_tmp = meta_path.with_name(f".{meta_path.name}.{os.getpid()}.tmp")
-    meta_tmp.write_text(json.dumps(meta))
-    os.replace(meta_tmp, meta_path)
+    atomic_write(path, lambda f: np.save(f, prior.numpy()))
+    write_json(meta_path, meta)
     log.info("ab prior of %s computed and cached at %s", type(dataset).__name__, path)
     return prior

@@ -24,6 +24,7 @@ means = sum / count).
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import torch.nn.functional as F
 from torchmetrics import Metric
 
 from colorization.color import normalized_to_ab, render_normalized
+from colorization.io.atomic import atomic_write
 
 __all__ = [
     "IMAGE_METRIC_KEYS",
@@ -290,18 +292,15 @@ def write_image_metrics(path: str | Path, ids: Sequence[str], values: Mapping[st
     """``test_images.csv``: a header ``image,`` + :data:`IMAGE_METRIC_KEYS`, then one row per image in ``ids``
     order with each ``values[key][i]`` at full precision (``repr`` of the float: it reads back bit-exact).
 
-    Written to a temporary file and renamed, so a reader never sees half a table.
+    Written atomically (:func:`colorization.io.atomic.atomic_write`): a reader never sees half a table.
     """
     path = Path(path)
     columns = [values[key].detach().cpu().double().tolist() for key in IMAGE_METRIC_KEYS]
     if any(len(col) != len(ids) for col in columns):
         raise ValueError(f"{len(ids)} image ids but per-image values of lengths {[len(c) for c in columns]}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(["image", *IMAGE_METRIC_KEYS])
-        for i, image_id in enumerate(ids):
-            writer.writerow([image_id, *(repr(col[i]) for col in columns)])
-    tmp.replace(path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["image", *IMAGE_METRIC_KEYS])
+    for i, image_id in enumerate(ids):
+        writer.writerow([image_id, *(repr(col[i]) for col in columns)])
+    return atomic_write(path, text.getvalue())

@@ -10,14 +10,16 @@ and appends from there. Without a resume it behaves as Lightning's (a fresh file
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from colorization.io.atomic import atomic_write
 
 __all__ = ["ContinuingExperimentWriter", "ResumableCSVLogger", "rows_through_epoch"]
 
@@ -76,12 +78,11 @@ class ContinuingExperimentWriter(ExperimentWriter):
         if len(kept) < len(rows):
             log.info("%s: dropping %d rows logged after epoch %d (the checkpoint resumed from)",
                      path, len(rows) - len(kept), self.last_epoch)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            with tmp.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=header)
-                writer.writeheader()
-                writer.writerows(kept)
-            tmp.replace(path)  # atomic: a kill now leaves the old file or the new one
+            text = io.StringIO(newline="")
+            writer = csv.DictWriter(text, fieldnames=header)
+            writer.writeheader()
+            writer.writerows(kept)
+            atomic_write(path, text.getvalue())  # a kill now leaves the old file or the new one
         # New rows go under the same header; a new key still rewrites it with the extra column (Lightning's way).
         self.metrics_keys = sorted(set(header) | set(self.metrics_keys))
 
