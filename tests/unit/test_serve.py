@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from colorization.inference.colorizer import Colorizer
+from colorization.runs.status import JobStatus
 from colorization.serve.app import main
 from colorization.serve.models import ServedCheckpoint, plan_checkpoints, status_label, sweep_checkpoints
 from colorization.serve.page import colorize_upload, file_slug
@@ -50,7 +51,7 @@ def test_sweep_serves_ok_jobs_with_a_checkpoint_labelled_by_model_loss_seed(tmp_
         ("job 0: vanilla · l1 · seed 1", sweep / "0" / "checkpoints" / "epoch_003.ckpt"),
         ("job 2: unet · l1 · seed 2", sweep / "2" / "checkpoints" / "epoch_001.ckpt"),
     ]
-    assert status_label({"model": "vanilla", "seed": 0}) == "vanilla · seed 0"
+    assert status_label(JobStatus("ok", model="vanilla", seed=0)) == "vanilla · seed 0"
 
 
 def test_nothing_to_serve_is_one_sentence_before_loading(tmp_path, capsys):

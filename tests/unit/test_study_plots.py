@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorization.reports.study_plots import (
-    encoder_start,
-    group_colors,
-    group_label,
-    job_curves,
-    read_val_curve,
-    val_curves,
-    wrap_name,
-    write_study_plots,
-)
+from colorization.reports.labels import encoder_start, group_label, wrap_name
+from colorization.reports.study_plots import group_colors, job_curves, read_val_curve, val_curves, write_study_plots
 
 
 def _group(model: str, weights: str | None, psnr: float | None, jobs: str, loss: str = "l1") -> dict:

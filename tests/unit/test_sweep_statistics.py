@@ -102,8 +102,8 @@ def test_summary_files_carry_the_group_table_and_the_job_table(two_by_two):
     assert [float(j["Δpsnr_vs_vanilla"]) for j in jobs[2:]] == [1.5, 3.5]
     md = (two_by_two / "summary.md").read_text()
     models, jobs_md = md.split("## Jobs")
-    assert "24.00 [21.00, 27.00]" in models and "2.50 [1.00, 4.00]" in models
-    assert "better" in models and "n_seeds" in models
+    assert "24.00 [21.00, 27.00]" in models and "+2.50 [+1.00, +4.00]" in models
+    assert "better" in models and "| seeds | images |" in models
     assert "95% CI" in models
     assert jobs_md.count("\n| ") == 1 + 4  # header + one line per job
 
