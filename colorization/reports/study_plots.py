@@ -146,7 +146,7 @@ def val_curves(sweep_dir: Path, groups: Sequence[dict[str, Any]], jobs: Sequence
         ax.plot(epochs, values, color=colors[k], marker="o", markersize=3, linewidth=1.2, alpha=0.85, label=label)
     epochs = [e for _, _, job_epochs, _ in curves for e in job_epochs]
     ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even just one
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"validation {axis_label('psnr')}")
     if len(curves) == 1:
