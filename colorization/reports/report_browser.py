@@ -131,6 +131,9 @@ def browser(columns: Sequence[Column], skipped: Sequence[str] = ()) -> Browser:
     (not ok: no pictures)."""
     ids = image_ids(columns)
     toggles = [Toggle(c.job, c.label, i < MAX_SHOWN_JOBS) for i, c in enumerate(columns)]
-    intro = (f"{len(ids)} test images, the same ids for every job; under each prediction that job's own PSNR and "
-             "SSIM of the image.")
+    if len(columns) == 1:  # a single run's page
+        intro = f"{len(ids)} test images; under the prediction its PSNR and SSIM of the image."
+    else:
+        intro = (f"{len(ids)} test images, the same ids for every job; under each prediction that job's own PSNR "
+                 "and SSIM of the image.")
     return Browser([_row(image_id, columns) for image_id in ids], toggles, list(skipped), intro)

@@ -27,7 +27,8 @@ class Sparkline:
 class Cell:
     """One table cell: ``text`` (shown; ``ci`` on a second line under it), sorted by ``sort`` when given (the
     page's script reads ``data-sort``), ``title`` a tooltip, ``css`` its class; ``href`` makes the text a link,
-    ``badge`` (a css class) a badge, ``curve`` replaces the text by a sparkline."""
+    ``badge`` (a css class) a badge, ``curve`` replaces the text by a sparkline; ``verdict`` a badge on a line of
+    its own at the bottom."""
 
     text: str = ""
     sort: str | None = None
@@ -37,6 +38,7 @@ class Cell:
     href: str | None = None
     badge: str | None = None
     curve: Sparkline | None = None
+    verdict: str | None = None
 
 
 @dataclass(frozen=True)

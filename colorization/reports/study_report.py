@@ -47,9 +47,12 @@ def table_head(baseline_model: str = "vanilla") -> list[str]:
 
 def table_cells(group: dict[str, Any], baseline_model: str = "vanilla") -> list[str]:
     """One group row of ``summary.csv`` (a dict) as the table's cells (strings, ``table_head``'s order)."""
-    # No seed finished ("0" from summary.csv, 0 from summarize): say how many jobs failed, not empty numbers.
+    # No seed finished ("0" from summary.csv, 0 from summarize): say how many jobs failed or diverged, not empty
+    # numbers.
     if not int(group.get("n_seeds") or 0):
-        failed = f"no finished seed ({group.get('n_failed', '?')} failed)"
+        diverged = int(group.get("n_diverged") or 0)
+        failed = f"no finished seed ({group.get('n_failed', '?')} failed" + (f", {diverged} diverged)" if diverged
+                                                                            else ")")
         return [str(group["model"]), str(group["loss"]), encoder_start(group.get("encoder_weights")), "0", failed,
                 *["–"] * (len(table_head()) - 5)]
     verdicts = [str(group.get(VERDICT_COLUMNS[m]) or "–") for m in VERDICT_METRICS]

@@ -100,7 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _stop)  # `kill PID` stops it like Ctrl-C: the result files are removed
     # Gradio's uploads and copies of results go into this folder too (GRADIO_TEMP_DIR, read when Gradio is
     # imported), so nothing the page received or made outlives the server.
-    with tempfile.TemporaryDirectory(prefix="colorize-serve-", dir=os.environ.get("GRADIO_TEMP_DIR")) as work:
+    base = os.environ.get("GRADIO_TEMP_DIR")  # the user's choice of where Gradio's files go: ours go inside
+    if base:
+        Path(base).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="colorize-serve-", dir=base) as work:
         os.environ["GRADIO_TEMP_DIR"] = str(Path(work) / "gradio")
         from colorization.serve.page import build_page, local_theme
 

@@ -143,10 +143,16 @@ def test_a_row_per_group_and_per_job_with_their_values(report):
     g = summary.groups[1]
     assert psnr[1].content() == f"{g['psnr']:.2f}[{g['psnr_ci_low']:.2f}, {g['psnr_ci_high']:.2f}]"
     assert psnr[1].all("span", class_="ci")[0].content() == f"[{g['psnr_ci_low']:.2f}, {g['psnr_ci_high']:.2f}]"
-    # resnet: one failed (n_failed), one diverged (n_diverged), one never ran (n_stopped)
-    assert _cells(groups[2])[-3:] == ["1", "1", "1"]
+    # resnet: one failed, one diverged, one never ran; the others all ok.
+    assert [_cells(g)[-1] for g in groups] == ["–", "–", "1 failed · 1 diverged · 1 stopped"]
     head = [h.content().strip() for h in groups_table.all("th")]
-    assert head[-3:] == ["n_failed", "n_diverged", "n_stopped"] and "verdict (PSNR)" in head
+    assert head[-4:] == ["ΔPSNR vs vanilla [CI], verdict", "ΔSSIM vs vanilla [CI], verdict",
+                         "ΔAuC vs vanilla [CI], verdict", "jobs not ok"]
+    # The paired difference against vanilla, its interval under it, the verdict under that; vanilla: "baseline".
+    delta = groups[1].all("td")[-4]
+    assert delta.content() == f"+2.00[+2.00, +2.00]better" and float(delta.attrs["data-sort"]) == pytest.approx(2.0)
+    assert "verdict-better" in delta.all("span", class_="badge")[0].attrs["class"]
+    assert groups[0].all("td")[-4].content() == "baseline"
 
     (jobs_table,) = root.all("table", id="jobs")
     jobs = jobs_table.all("tr", class_="job")
@@ -261,6 +267,7 @@ def test_single_run_page(tmp_path):
     assert fig.all("img")[0].attrs["src"] == f"test_images/{picture_stem('sample:a')}_prediction.png"
     assert "PSNR 21.50" in fig.content() and "model=unet trainer.max_epochs=2" in root.all("header")[0].content()
     assert "ImageNet" in root.all("header")[0].content()  # where the encoder started, named as in the sweep page
+    assert not root.all("fieldset") and "for every job" not in page.read_text()  # one run: no job selector
 
     (run / "csv" / "metrics.csv").unlink()  # no CSV log: the page says so instead of failing
     assert "No validation curve" in write_run_report(run).read_text()

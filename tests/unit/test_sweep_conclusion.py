@@ -10,17 +10,11 @@ import logging
 import pytest
 
 from colorization.reports.sweep_summary import SweepSummaryCallback, summarize
+from tests.unit import test_sweep_statistics
 from tests.unit.test_sweep_statistics import make_job
 
-
-@pytest.fixture
-def two_by_two(tmp_path):
-    """vanilla and unet (loss l1), seeds 1 and 2, images a and b: unet - vanilla = [[1, 2], [3, 4]] in PSNR."""
-    make_job(tmp_path, 0, "vanilla", "l1", 1, {"b": 21.0, "a": 20.0}, ssim={"b": 0.6, "a": 0.5})
-    make_job(tmp_path, 1, "vanilla", "l1", 2, {"b": 23.0, "a": 22.0}, ssim={"b": 0.6, "a": 0.5})
-    make_job(tmp_path, 2, "unet", "l1", 1, {"a": 21.0, "b": 23.0}, ssim={"a": 0.4, "b": 0.5})
-    make_job(tmp_path, 3, "unet", "l1", 2, {"a": 25.0, "b": 27.0}, ssim={"a": 0.3, "b": 0.4})
-    return tmp_path
+# vanilla and unet (loss l1), seeds 1 and 2, images a and b: unet - vanilla = [[1, 2], [3, 4]] in PSNR.
+two_by_two = test_sweep_statistics.two_by_two
 
 
 def test_the_best_arm_per_metric_and_each_others_paired_difference(two_by_two):
