@@ -6,7 +6,7 @@
   table, and the test images, job by job (:mod:`colorization.reports.report_browser`);
 * a single run: :func:`write_run_report` into its run dir, beside ``metrics.json``.
 
-The page is rendered from the Jinja2 templates in ``templates/`` (:mod:`colorization.reports.templates`, autoescape
+The page is rendered from the Jinja2 templates in ``templates/`` (:mod:`colorization.reports.templating`, autoescape
 on) from a view model built here and in :mod:`~colorization.reports.report_tables` and
 :mod:`~colorization.reports.report_browser`. Nothing is fetched: the style and the script are inlined, the pictures
 are files inside the dir, linked by relative paths.
@@ -28,7 +28,7 @@ from colorization.reports.report_browser import Column, browser, column
 from colorization.reports.report_tables import jobs_table, metrics_table, summary_table
 from colorization.reports.study_plots import val_curves, write_study_plots
 from colorization.reports.sweep_summary import SweepSummary
-from colorization.reports.templates import render
+from colorization.reports.templating import render
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The view model of ``report.html``: tables, cells and curves as plain data, which the templates in
-``templates/`` turn into HTML (:mod:`colorization.reports.templates`). Nothing here is HTML; every text is escaped
+``templates/`` turn into HTML (:mod:`colorization.reports.templating`). Nothing here is HTML; every text is escaped
 by the template."""
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_a_row_per_group_and_per_job_with_their_values(report):
                          "ΔAuC vs vanilla [CI], verdict", "jobs not ok"]
     # The paired difference against vanilla, its interval under it, the verdict under that; vanilla: "baseline".
     delta = groups[1].all("td")[-4]
-    assert delta.content() == f"+2.00[+2.00, +2.00]better" and float(delta.attrs["data-sort"]) == pytest.approx(2.0)
+    assert delta.content() == "+2.00[+2.00, +2.00]better" and float(delta.attrs["data-sort"]) == pytest.approx(2.0)
     assert "verdict-better" in delta.all("span", class_="badge")[0].attrs["class"]
     assert groups[0].all("td")[-4].content() == "baseline"
 

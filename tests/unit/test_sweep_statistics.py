@@ -168,11 +168,12 @@ def test_main_rebuilds_the_files_in_process_and_as_a_module(two_by_two):
     first = {name: (two_by_two / name).read_text() for name in ("summary.csv", "jobs.csv", "summary.md")}
     for name in first:
         (two_by_two / name).unlink()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
     proc = subprocess.run([sys.executable, "-m", "colorization", "summary", str(two_by_two)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "better" in proc.stdout and "vanilla" in proc.stdout
+    assert "better" in proc.stdout and "vanilla" in proc.stdout and "Conclusion" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100, proc.stdout
     # The fixed RNG: the rebuilt files are the same, byte for byte.
     assert {name: (two_by_two / name).read_text() for name in first} == first
     with pytest.raises(SystemExit) as exc:
