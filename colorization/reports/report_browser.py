@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 
 from colorization.io.test_pictures import read_pictures
-from colorization.reports.report_tables import attrs
+from colorization.reports.metric_names import METRICS
 from colorization.reports.sweep_table import read_image_metrics
 
 log = logging.getLogger(__name__)
 
 MAX_SHOWN_JOBS = 8  # with more jobs, the selector starts with the first ones ticked (the page stays readable)
-CAPTION_METRICS = (("psnr", "PSNR", 2), ("ssim", "SSIM", 3))
+CAPTION_METRICS = (("psnr", 2), ("ssim", 3))  # under a picture: fewer decimals than the tables, room is short
+NO_PICTURES = ("no job left test pictures (jobs write them at test time into test_images/ when "
+               "callbacks.test_images_table.num_files > 0; older runs have none)")
 
 
 @dataclass
@@ -35,6 +36,44 @@ class Column:
     label: str
     pictures: dict[str, dict[str, str]] = field(default_factory=dict)
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One picture of an image row: ``css`` (``gray``, ``prediction``, ``prediction missing``, ``truth``), the
+    ``job`` of a prediction, ``src`` relative to the page (``None``: no picture), its caption and numbers."""
+
+    css: str
+    job: str | None
+    src: str | None
+    alt: str
+    caption: str
+    numbers: str = ""
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    image_id: str
+    figures: list[Figure]
+
+
+@dataclass(frozen=True)
+class Toggle:
+    job: str
+    label: str
+    checked: bool
+
+
+@dataclass(frozen=True)
+class Browser:
+    """``section#images``: ``rows`` one per test image (empty: ``empty`` says why), ``toggles`` one per job,
+    ``skipped`` sentences naming the jobs left out."""
+
+    rows: list[ImageRow]
+    toggles: list[Toggle]
+    skipped: list[str]
+    intro: str = ""
+    empty: str = NO_PICTURES
 
 
 def read_metrics(test_images_csv: str | Path | None) -> dict[str, dict[str, float]]:
@@ -62,59 +101,39 @@ def image_ids(columns: Sequence[Column]) -> list[str]:
     return list(seen)
 
 
-def _caption(title: str, values: dict[str, float] | None, suffix: str = "") -> str:
-    numbers = ""
-    if values:
-        numbers = " · ".join(f"{name} {values[k + suffix]:.{d}f}" for k, name, d in CAPTION_METRICS
-                             if k + suffix in values)
-    return f"<figcaption>{escape(title)}<br><span class=\"numbers\">{escape(numbers)}</span></figcaption>"
+def _numbers(values: dict[str, float] | None, suffix: str = "") -> str:
+    if not values:
+        return ""
+    return " · ".join(f"{METRICS[k].label} {values[k + suffix]:.{d}f}" for k, d in CAPTION_METRICS
+                      if k + suffix in values)
 
 
-def _picture(src: str | None, alt: str) -> str:
-    if src is None:
-        return '<div class="no-picture">no picture</div>'
-    return f'<img{attrs(src=src, alt=alt, loading="lazy")}>'
-
-
-def _row(k: int, image_id: str, columns: Sequence[Column]) -> str:
+def _row(image_id: str, columns: Sequence[Column]) -> ImageRow:
     """One image: gray and truth from the first column that has them, then one figure per column."""
     owner = next(c for c in columns if image_id in c.pictures)
     refs = owner.pictures[image_id]
-    figures = [f'<figure class="gray">{_picture(refs.get("gray"), f"{image_id}: gray")}'
-               f'{_caption("gray (a = b = 0)", owner.metrics.get(image_id), "_gray")}</figure>']
+    figures = [Figure("gray", None, refs.get("gray"), f"{image_id}: gray", "gray (a = b = 0)",
+                      _numbers(owner.metrics.get(image_id), "_gray"))]
     for c in columns:
         src = c.pictures.get(image_id, {}).get("prediction")
-        css = "prediction" if src else "prediction missing"
         if not c.pictures:
             note = f"{c.label} (no pictures for this job)"
         else:
             note = c.label if src else f"{c.label} (no picture of this image)"
-        figures.append(f'<figure{attrs(class_=css, data_job=c.job)}>{_picture(src, f"{image_id}: job {c.job}")}'
-                       f"{_caption(note, c.metrics.get(image_id))}</figure>")
-    figures.append(f'<figure class="truth">{_picture(refs.get("truth"), f"{image_id}: truth")}'
-                   f'{_caption("truth", None)}</figure>')
-    return (f'<div{attrs(class_="image-row", id=f"image-{k}", data_image=image_id)}>'
-            f'<h3>{k + 1}. {escape(image_id)}</h3><div class="strip">{"".join(figures)}</div></div>\n')
+        figures.append(Figure("prediction" if src else "prediction missing", c.job, src, f"{image_id}: job {c.job}",
+                              note, _numbers(c.metrics.get(image_id))))
+    figures.append(Figure("truth", None, refs.get("truth"), f"{image_id}: truth", "truth"))
+    return ImageRow(image_id, figures)
 
 
-def browser_section(columns: Sequence[Column], skipped: Sequence[str] = ()) -> str:
-    """``section#images``; ``skipped``: sentences naming the jobs left out (not ok: no pictures)."""
-    notes = "".join(f"<li>{escape(s)}</li>" for s in skipped)
-    notes = f'<ul class="skipped">{notes}</ul>' if notes else ""
+def browser(columns: Sequence[Column], skipped: Sequence[str] = ()) -> Browser:
+    """The browser of ``columns`` (one per job with pictures); ``skipped``: sentences naming the jobs left out
+    (not ok: no pictures)."""
     ids = image_ids(columns)
-    if not ids:
-        why = ("no job left test pictures (jobs write them at test time into test_images/ when "
-               "callbacks.test_images_table.num_files > 0; older runs have none)")
-        return f'<section id="images"><h2>Test images</h2><p class="empty">{escape(why)}</p>{notes}</section>'
-    toggles = "".join(
-        f'<label><input{attrs(type="checkbox", class_="job-toggle", data_job=c.job)}'
-        f'{" checked" if i < MAX_SHOWN_JOBS else ""}> {escape(c.label)}</label>' for i, c in enumerate(columns))
-    controls = ('<div class="controls"><button type="button" id="prev">◀ previous</button> '
-                '<span id="image-position"></span> <button type="button" id="next">next ▶</button> '
-                '<label><input type="checkbox" id="show-all"> every image at once</label></div>'
-                f'<fieldset id="job-select"><legend>jobs shown</legend>{toggles}</fieldset>')
-    rows = "".join(_row(k, image_id, columns) for k, image_id in enumerate(ids))
-    intro = (f"{len(ids)} test images, the same ids for every job; under each prediction that job's own PSNR and "
-             "SSIM of the image.")
-    return (f'<section id="images"><h2>Test images</h2><p>{escape(intro)}</p>{notes}{controls}'
-            f'<div class="rows">{rows}</div></section>')
+    toggles = [Toggle(c.job, c.label, i < MAX_SHOWN_JOBS) for i, c in enumerate(columns)]
+    if len(columns) == 1:  # a single run's page
+        intro = f"{len(ids)} test images; under the prediction its PSNR and SSIM of the image."
+    else:
+        intro = (f"{len(ids)} test images, the same ids for every job; under each prediction that job's own PSNR "
+                 "and SSIM of the image.")
+    return Browser([_row(image_id, columns) for image_id in ids], toggles, list(skipped), intro)

@@ -1,180 +1,128 @@
-"""The tables of ``report.html`` as HTML: the group table (``summary.csv``), the job table (``jobs.csv`` plus each
-job's validation curve) and a run's metrics. Every value is escaped; every header sorts its column when clicked
-(the page's script reads a cell's ``data-sort`` when it has one: the mean of a ``mean [low, high]`` cell).
+"""The tables of ``report.html`` as view models (:mod:`colorization.reports.report_view`): the group table
+(``summary.csv``), the job table (``jobs.csv`` plus each job's validation curve) and a run's metrics. Every header
+sorts its column when clicked (the page's script reads a cell's ``data-sort`` when it has one: the mean of a
+``mean [low, high]`` cell).
 
 Stable names for tests and readers: ``table#summary`` with one ``tr.group`` per group, ``table#jobs`` with one
-``tr.job[data-job=<job>]`` per job, sortable headers ``th.sortable[data-type=number|text]``.
+``tr.job[data-job=<job>]`` per job (``data-status`` its status, shown as a badge), sortable headers
+``th.sortable[data-type=number|text]``.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Sequence
-from html import escape
 from pathlib import Path
 from typing import Any
 
-from colorization.reports.study_plots import encoder_start, read_val_curve
-from colorization.reports.sweep_groups import IMAGE_METRICS, VERDICT_COLUMNS
-from colorization.reports.sweep_summary import DECIMALS, SweepSummary, with_ci
-
-NAMES = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "auc": "AuC ↑", "cf": "CF", "dcf": "dCF ↓"}
-SPARK_W, SPARK_H = 120, 28  # a job's validation curve in the job table (px)
-
-
-def attrs(**values: Any) -> str:
-    """`` key="value"`` pairs, escaped; ``class_`` -> ``class``, ``data_job`` -> ``data-job``; ``None`` skipped."""
-    out = []
-    for key, value in values.items():
-        if value is not None:
-            out.append(f' {key.rstrip("_").replace("_", "-")}="{escape(str(value), quote=True)}"')
-    return "".join(out)
+from colorization.reports.labels import encoder_start
+from colorization.reports.metric_names import IMAGE_METRICS, METRICS, VERDICT_METRICS
+from colorization.reports.report_view import Cell, Row, Table, cell, sort_key, sparkline
+from colorization.reports.study_plots import read_val_curve
+from colorization.reports.sweep_groups import VERDICT_COLUMNS
+from colorization.reports.sweep_summary import SweepSummary
+from colorization.reports.sweep_table import BEST_VAL
+from colorization.reports.text_format import as_number, with_ci
 
 
-def td(text: Any, sort: Any = None, **extra: Any) -> str:
-    """A cell showing ``text`` (escaped; ``None`` -> empty), sorted by ``sort`` when given."""
-    return f"<td{attrs(data_sort=_sort_key(sort), **extra)}>{escape('' if text is None else str(text))}</td>"
-
-
-def _sort_key(value: Any) -> str | None:
+def _ci_cell(row: dict[str, Any], name: str, signed: bool = False, verdict: str | None = None) -> Cell:
+    """The mean, its interval on a line below, then ``verdict`` as a badge when given; ``–`` without a value
+    (the verdict alone when there is one: the baseline's)."""
+    value = as_number(row.get(name))
     if value is None:
-        return None
-    if isinstance(value, float):
-        return repr(value) if math.isfinite(value) else ""
-    return str(value)
+        return cell(verdict, badge=f"verdict-{verdict}") if verdict else cell("–")
+    mean, _, ci = with_ci(row, name, signed=signed, sep="\n").partition("\n")
+    return Cell(mean, sort_key(value), ci=ci or None, verdict=verdict)
 
 
-def _number(value: Any) -> float | None:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return None
-    return x if math.isfinite(x) else None
+def _not_ok_cell(group: dict[str, Any]) -> Cell:
+    """``"1 failed · 1 diverged"``: the group's jobs that did not finish ok, by kind (sorted by their total)."""
+    counts = [(int(group.get(f"n_{word}") or 0), word) for word in ("failed", "diverged", "stopped")]
+    return cell(" · ".join(f"{n} {word}" for n, word in counts if n) or "–", sum(n for n, _ in counts))
 
 
-def table(table_id: str, head: Sequence[tuple[str, str]], rows: Sequence[str], caption: str = "") -> str:
-    """``<table id=... class="sortable">``; ``head``: ``(label, "number" | "text")`` per column; ``rows``: ``<tr>``s."""
-    ths = "".join(f'<th{attrs(class_="sortable", data_type=kind, title="click to sort")}>{escape(label)}</th>'
-                  for label, kind in head)
-    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
-    return (f'<table{attrs(id=table_id, class_="sortable")}>{cap}<thead><tr>{ths}</tr></thead>'
-            f"<tbody>\n{''.join(rows)}</tbody></table>")
-
-
-def _ci_cell(row: dict[str, Any], name: str, decimals: int) -> str:
-    value = _number(row.get(name))
-    return td(with_ci(row, name, decimals) if value is not None else "–", value)
-
-
-def summary_table(summary: SweepSummary) -> str:
-    """``table#summary``: one ``tr.group`` per configuration, the columns of ``summary.md`` (mean [CI]) and
-    ``n_stopped`` when the summary has it."""
+def summary_table(summary: SweepSummary) -> Table:
+    """``table#summary``: one ``tr.group`` per configuration: its means over their intervals, the paired difference
+    against the baseline with the verdict under it (a badge), the jobs that did not finish ok by kind. Narrower
+    than ``summary.md`` (no difference in colourfulness, which has no better side) so it fits a 1400 px window."""
     base = summary.baseline_model
-    head = [("model", "text"), ("loss", "text"), ("starting weights", "text"), ("n_seeds", "number"),
-            ("n_images", "number"), *((f"{NAMES[m]} [CI]", "number") for m in IMAGE_METRICS),
-            (NAMES["dcf"], "number"), ("gray PSNR", "number"),
-            *((f"Δ{m.upper() if m != 'auc' else 'AuC'} vs {base} [CI]", "number") for m in IMAGE_METRICS),
-            *((f"verdict ({m.upper() if m != 'auc' else 'AuC'})", "text") for m in VERDICT_COLUMNS),
-            ("n_failed", "number")]
-    # Jobs a signal stopped or kept from starting (sweep_groups' n_stopped), when the summary counts them.
-    stopped = any("n_stopped" in g for g in summary.groups)
-    head += [("n_stopped", "number")] if stopped else []
+    head = [("model", "text"), ("loss", "text"), ("starting weights", "text"), ("seeds", "number"),
+            ("images", "number"), *((f"{METRICS[m].header} [CI]", "number") for m in IMAGE_METRICS),
+            (METRICS["dcf"].header, "number"), ("gray PSNR", "number"),
+            *((f"Δ{METRICS[m].label} vs {base} [CI], verdict", "number") for m in VERDICT_METRICS),
+            ("jobs not ok", "number")]
     rows = []
     for g in summary.groups:
-        cells = [td(g.get("model")), td(g.get("loss")),
-                 td(encoder_start(g.get("encoder_weights")), title=g.get("encoder_weights")),
-                 td(g.get("n_seeds"), g.get("n_seeds")), td(g.get("n_images") or "–", g.get("n_images")),
-                 *(_ci_cell(g, m, DECIMALS.get(m, 4)) for m in IMAGE_METRICS),
-                 _ci_cell(g, "dcf", DECIMALS["dcf"]), _ci_cell(g, "psnr_gray", DECIMALS["psnr_gray"]),
-                 *(_ci_cell(g, f"Δ{m}_vs_{base}", DECIMALS.get(m, 4)) for m in IMAGE_METRICS),
-                 *(td(g.get(v) or "–") for v in VERDICT_COLUMNS.values()), td(g.get("n_failed"), g.get("n_failed"))]
-        cells += [td(g.get("n_stopped"), g.get("n_stopped"))] if stopped else []
-        rows.append(f'<tr{attrs(class_="group", data_jobs=g.get("jobs"))}>{"".join(cells)}</tr>\n')
-    return table("summary", head, rows)
+        cells = [cell(g.get("model")), cell(g.get("loss")),
+                 cell(encoder_start(g.get("encoder_weights")), title=g.get("encoder_weights")),
+                 cell(g.get("n_seeds"), g.get("n_seeds")), cell(g.get("n_images") or "–", g.get("n_images")),
+                 *(_ci_cell(g, m) for m in IMAGE_METRICS), _ci_cell(g, "dcf"), _ci_cell(g, "psnr_gray"),
+                 *(_ci_cell(g, f"Δ{m}_vs_{base}", signed=True, verdict=g.get(VERDICT_COLUMNS[m]))
+                   for m in VERDICT_METRICS),
+                 _not_ok_cell(g)]
+        rows.append(Row(cells, "group", {"jobs": g.get("jobs")}))
+    return Table("summary", head, rows)
 
 
-def job_status_metrics(job_dir: Path) -> dict[str, Any]:
-    """``job_status.json``'s ``metrics`` (``val/psnr_best``... that ``jobs.csv`` leaves out); ``{}`` without one."""
-    try:
-        return json.loads((job_dir / "job_status.json").read_text()).get("metrics") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
-def sparkline(values: Sequence[float]) -> str:
-    """An inline SVG polyline of ``values`` (one point per epoch), scaled to its own min..max; the values in its
-    title (a tooltip)."""
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
-    step = (SPARK_W - 4) / max(1, len(values) - 1)
-    points = " ".join(f"{2 + i * step:.1f},{SPARK_H - 2 - (v - low) / span * (SPARK_H - 4):.1f}"
-                      for i, v in enumerate(values))
-    title = "val PSNR by epoch: " + ", ".join(f"{v:.2f}" for v in values)
-    return (f'<svg class="curve" width="{SPARK_W}" height="{SPARK_H}" viewBox="0 0 {SPARK_W} {SPARK_H}" role="img">'
-            f"<title>{escape(title)}</title>"
-            f'<polyline points="{points}" fill="none" stroke="#1f77b4" stroke-width="1.5"/></svg>')
-
-
-def val_curve_cell(job_dir: Path) -> str:
+def val_curve_cell(job_dir: Path) -> Cell:
     """The job's val PSNR by epoch (``csv/metrics.csv``) as a sparkline cell, or a sentence saying why not."""
     metrics_csv = job_dir / "csv" / "metrics.csv"
     if not metrics_csv.is_file():
-        return td("no CSV log", class_="no-curve")
+        return cell("no CSV log", css="no-curve")
     try:
         _, values = read_val_curve(metrics_csv)
     except (OSError, ValueError) as e:
-        return td(f"unreadable CSV log ({e})", class_="no-curve")
+        return cell(f"unreadable CSV log ({e})", css="no-curve")
     if not values:
-        return td("no val/psnr in the CSV log", class_="no-curve")
-    return f'<td{attrs(data_sort=repr(values[-1]))}>{sparkline(values)}</td>'
+        return cell("no val/psnr in the CSV log", css="no-curve")
+    return Cell(sort=repr(values[-1]), curve=sparkline(values))
 
 
 def _wall_time(seconds: Any) -> str:
-    s = _number(seconds)
+    s = as_number(seconds)
     if s is None:
         return ""
     return f"{int(s // 60)}m {s % 60:04.1f}s" if s >= 60 else f"{s:.1f}s"
 
 
-def jobs_table(sweep_dir: Path, summary: SweepSummary, picture_counts: dict[str, int]) -> str:
+def _metric_cell(value: Any, name: str, signed: bool = False) -> Cell:
+    v = as_number(value)
+    return cell("" if v is None else METRICS[name].format(v, signed), v)
+
+
+def jobs_table(sweep_dir: Path, summary: SweepSummary, picture_counts: dict[str, int]) -> Table:
     """``table#jobs``: one ``tr.job`` per job (``jobs.csv`` order) naming its model, loss, seed and starting
-    weights (its number links the job's own ``report.html`` when it has one); its status and error as written
-    (any status string); best val and test metrics; its val curve; how many test pictures it left
+    weights (its number links the job's own ``report.html`` when it has one); its status (a badge: ok, failed,
+    diverged, ...) and error as written; best val and test metrics; its val curve; how many test pictures it left
     (``picture_counts[job]``)."""
     base = summary.baseline_model
     head = [("job", "number"), ("model", "text"), ("loss", "text"), ("seed", "number"), ("starting weights", "text"),
             ("status", "text"), ("error", "text"), ("wall time", "number"), ("best val PSNR", "number"),
-            ("test PSNR", "number"), ("test SSIM", "number"), ("test AuC", "number"), (f"ΔPSNR vs {base}", "number"),
+            *((f"test {METRICS[m].label}", "number") for m in VERDICT_METRICS), (f"ΔPSNR vs {base}", "number"),
             ("val PSNR by epoch", "number"), ("pictures", "number")]
     rows = []
     for r in summary.jobs:
         job_dir = sweep_dir / r["job"]
-        best_val = _number(job_status_metrics(job_dir).get("val/psnr_best"))
-        metric_cells = [td("" if (v := _number(r.get(k))) is None else f"{v:.{d}f}", v)
-                        for k, d in (("test/psnr", 2), ("test/ssim", 4), ("test/auc", 4), (f"Δpsnr_vs_{base}", 2))]
+        has_page = (job_dir / "report.html").is_file()  # the job's own page (train.py writes one per run)
         pictures = picture_counts.get(r["job"], 0)
-        job_cell = td(r["job"], _number(r["job"]))
-        if (job_dir / "report.html").is_file():  # the job's own page (train.py writes one per run)
-            link = f'<a{attrs(href=r["job"] + "/report.html")}>{escape(r["job"])}</a>'
-            job_cell = f"<td{attrs(data_sort=_sort_key(_number(r['job'])))}>{link}</td>"
-        cells = [job_cell, td(r.get("model")), td(r.get("loss")),
-                 td(r.get("seed"), r.get("seed")),
-                 td(encoder_start(r.get("encoder_weights")), title=r.get("encoder_weights")),
-                 td(r.get("status"), class_=f"status-{r.get('status')}"), td(r.get("error") or ""),
-                 td(_wall_time(r.get("wall_time_s")), _number(r.get("wall_time_s"))),
-                 td("" if best_val is None else f"{best_val:.2f}", best_val), *metric_cells,
-                 val_curve_cell(job_dir), td(pictures or "no pictures", pictures)]
-        rows.append(f'<tr{attrs(class_="job", data_job=r["job"], data_status=r.get("status"))}>{"".join(cells)}</tr>\n')
-    return table("jobs", head, rows)
+        status = str(r.get("status"))
+        cells = [cell(r["job"], as_number(r["job"]), href=f"{r['job']}/report.html" if has_page else None),
+                 cell(r.get("model")), cell(r.get("loss")), cell(r.get("seed"), r.get("seed")),
+                 cell(encoder_start(r.get("encoder_weights")), title=r.get("encoder_weights")),
+                 cell(status, css=f"status-{status}", badge=f"status-{status}"),
+                 cell(r.get("error") or "", css="error"),
+                 cell(_wall_time(r.get("wall_time_s")), as_number(r.get("wall_time_s"))),
+                 _metric_cell(r.get(BEST_VAL), "psnr"),
+                 *(_metric_cell(r.get(f"test/{m}"), m) for m in VERDICT_METRICS),
+                 _metric_cell(r.get(f"Δpsnr_vs_{base}"), "psnr", signed=True),
+                 val_curve_cell(job_dir), cell(pictures or "no pictures", pictures)]
+        rows.append(Row(cells, "job", {"job": r["job"], "status": r.get("status")}))
+    return Table("jobs", head, rows)
 
 
-def metrics_table(metrics: dict[str, Any]) -> str:
+def metrics_table(metrics: dict[str, Any]) -> Table:
     """``table#metrics`` of one run's ``metrics.json``: one ``tr.metric`` per value (its gray baseline beside it)."""
     rows = []
     for key in sorted(k for k in metrics if not k.endswith("_gray")):
-        value, gray = _number(metrics[key]), _number(metrics.get(f"{key}_gray"))
-        rows.append(f'<tr{attrs(class_="metric", data_metric=key)}>{td(key)}'
-                    f'{td("" if value is None else f"{value:.4f}", value)}'
-                    f'{td("" if gray is None else f"{gray:.4f}", gray)}</tr>\n')
-    return table("metrics", [("metric", "text"), ("model", "number"), ("gray (a = b = 0)", "number")], rows)
+        value, gray = as_number(metrics[key]), as_number(metrics.get(f"{key}_gray"))
+        rows.append(Row([cell(key), cell("" if value is None else f"{value:.4f}", value),
+                         cell("" if gray is None else f"{gray:.4f}", gray)], "metric", {"metric": key}))
+    return Table("metrics", [("metric", "text"), ("model", "number"), ("gray (a = b = 0)", "number")], rows)

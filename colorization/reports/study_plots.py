@@ -8,8 +8,8 @@ columns) and job rows (``jobs.csv``). Drawn with matplotlib's Agg canvas (no dis
 from __future__ import annotations
 
 import csv
+import io
 import logging
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,51 +17,32 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from colorization.io.atomic import atomic_write
+from colorization.reports.labels import group_label, several_losses
+from colorization.reports.metric_names import METRICS
+from colorization.reports.text_format import as_number
+
 log = logging.getLogger(__name__)
 
-# The metrics with a bar chart: column in summary.csv -> axis label (arrows: which way is better).
-BAR_METRICS = {"psnr": "PSNR (dB) ↑", "ssim": "SSIM ↑", "auc": "AuC ↑"}
+# The metrics with a bar chart (summary.csv columns).
+BAR_METRICS = ("psnr", "ssim", "auc")
 VAL_CURVE = "val/psnr"  # the CSV logger's column the curves plot, by ``epoch``
 VAL_CURVE_FILE = "study_val_psnr.png"
 DPI = 120
 TICK_CHARS = 20  # a bar's label wraps its model name at this many characters (8 pt: about one bar's width)
-# What an encoder started from (job_status.json's encoder_weights "kind:detail"), as a short label.
-ENCODER_START = {"scratch": "scratch", "imagenet": "ImageNet", "package": "pretrained (package)",
-                 "file": "pretrained (file)"}
 
 
-def encoder_start(encoder_weights: Any) -> str:
-    """``imagenet:timm/...`` -> ``ImageNet``; ``scratch`` -> ``scratch``; ``None`` (a model without a pretrainable
-    encoder, e.g. vanilla) -> ``no encoder``; an unknown kind is kept as written."""
-    if encoder_weights in (None, ""):
-        return "no encoder"
-    kind = str(encoder_weights).split(":", 1)[0]
-    return ENCODER_START.get(kind, str(encoder_weights))
+def axis_label(metric: str) -> str:
+    """``"PSNR (dB) ↑"``: the metric's label, unit and which way is better."""
+    m = METRICS[metric]
+    return " ".join(p for p in (m.label, f"({m.unit})" if m.unit else "", m.arrow) if p)
 
 
-def wrap_name(name: str, width: int) -> str:
-    """``name`` over lines of at most ``width`` characters, broken after underscores (a longer piece keeps its
-    line): ``unet_efficientnet_lite0_imagenet`` at 18 -> ``unet_\nefficientnet_lite0_\nimagenet``."""
-    lines = [""]
-    for piece in (p + "_" for p in name.split("_")):
-        if lines[-1] and len(lines[-1]) + len(piece) > width + 1:  # +1: a trailing "_" may overhang
-            lines.append("")
-        lines[-1] += piece
-    return "\n".join(lines)[:-1]
-
-
-def group_label(group: dict[str, Any], with_loss: bool = False, sep: str = "\n", width: int | None = None) -> str:
-    """``<model><sep><encoder start>`` (and ``<sep>loss <loss>`` when the sweep has more than one loss); the model
-    name wrapped at ``width`` characters when given."""
-    model = str(group["model"])
-    parts = [wrap_name(model, width) if width else model, encoder_start(group.get("encoder_weights"))]
-    if with_loss:
-        parts.append(f"loss {group['loss']}")
-    return sep.join(parts)
-
-
-def several_losses(groups: Sequence[dict[str, Any]]) -> bool:
-    return len({g["loss"] for g in groups}) > 1
+def save_figure(fig: Figure, path: Path) -> Path:
+    """``fig`` as a PNG at ``path``, written whole (:func:`colorization.io.atomic.atomic_write`)."""
+    png = io.BytesIO()
+    fig.savefig(png, format="png")
+    return atomic_write(path, png.getvalue())
 
 
 def group_colors(n: int) -> list[tuple[float, float, float, float]]:
@@ -72,17 +53,9 @@ def group_colors(n: int) -> list[tuple[float, float, float, float]]:
     return [cmap(i % cmap.N) for i in range(n)]
 
 
-def _number(value: Any) -> float | None:
-    """A summary value as a float; ``None`` for a missing one ("" in a CSV, ``None`` in memory, NaN)."""
-    if value is None or value == "":
-        return None
-    x = float(value)
-    return x if math.isfinite(x) else None
-
-
 def _gray_floor(groups: Sequence[dict[str, Any]], metric: str) -> float | None:
     """The gray prediction's mean (the same test images for every group): the mean over groups that have one."""
-    values = [v for g in groups if (v := _number(g.get(f"{metric}_gray"))) is not None]
+    values = [v for g in groups if (v := as_number(g.get(f"{metric}_gray"))) is not None]
     return sum(values) / len(values) if values else None
 
 
@@ -94,12 +67,12 @@ def metric_bars(groups: Sequence[dict[str, Any]], metric: str, path: Path) -> Pa
     ax = fig.add_subplot()
     with_loss = several_losses(groups)
     for i, (g, color) in enumerate(zip(groups, group_colors(n), strict=True)):
-        mean = _number(g.get(metric))
+        mean = as_number(g.get(metric))
         if mean is None:
             ax.text(i, 0.5, "no finished seed", transform=ax.get_xaxis_transform(), ha="center", rotation=90,
                     fontsize=8, color="0.4")
             continue
-        low, high = _number(g.get(f"{metric}_ci_low")), _number(g.get(f"{metric}_ci_high"))
+        low, high = as_number(g.get(f"{metric}_ci_low")), as_number(g.get(f"{metric}_ci_high"))
         yerr = [[mean - low], [high - mean]] if low is not None and high is not None else None
         ax.bar(i, mean, color=color, yerr=yerr, capsize=6)
     gray = _gray_floor(groups, metric)
@@ -108,17 +81,16 @@ def metric_bars(groups: Sequence[dict[str, Any]], metric: str, path: Path) -> Pa
         ax.legend(fontsize=8, loc="upper left")
     ax.set_xticks(range(n), [group_label(g, with_loss, width=TICK_CHARS) for g in groups], fontsize=8)
     ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylabel(BAR_METRICS.get(metric, metric))
-    ax.set_title(f"test {metric.upper()}: mean and 95% CI over seeds x test images")
+    ax.set_ylabel(axis_label(metric))
+    ax.set_title(f"test {METRICS[metric].label}: mean and 95% CI over seeds x test images")
     _zoom_to_data(ax, groups, metric, gray)
     ax.grid(axis="y", alpha=0.3)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def _zoom_to_data(ax: Any, groups: Sequence[dict[str, Any]], metric: str, gray: float | None) -> None:
     """Bars that differ by a few percent look equal from zero: start the axis a little below the lowest value."""
-    values = [v for g in groups for k in ("", "_ci_low", "_ci_high") if (v := _number(g.get(metric + k))) is not None]
+    values = [v for g in groups for k in ("", "_ci_low", "_ci_high") if (v := as_number(g.get(metric + k))) is not None]
     values += [gray] if gray is not None else []
     if values:
         low, high = min(values), max(values)
@@ -132,7 +104,7 @@ def read_val_curve(metrics_csv: Path, column: str = VAL_CURVE) -> tuple[list[int
     by_epoch: dict[int, float] = {}
     with metrics_csv.open(newline="") as f:
         for row in csv.DictReader(f):
-            value, epoch = _number(row.get(column)), row.get("epoch")
+            value, epoch = as_number(row.get(column)), row.get("epoch")
             if value is not None and epoch not in (None, ""):
                 by_epoch[int(float(epoch))] = value
     epochs = sorted(by_epoch)
@@ -158,7 +130,8 @@ def job_curves(sweep_dir: Path, groups: Sequence[dict[str, Any]], jobs: Sequence
 def val_curves(sweep_dir: Path, groups: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]],
                path: Path) -> Path | None:
     """``path``: validation PSNR by epoch, one line per job of :func:`job_curves`, the seeds of a group in the
-    group's colour (one legend entry per group); ``None`` (nothing written) when no job has a curve."""
+    group's colour (one legend entry per group; none for a single run); ``None`` (nothing written) when no job has
+    a curve. The x axis spans the epochs logged, half an epoch either side (one epoch: one point at its number)."""
     curves = job_curves(sweep_dir, groups, jobs)
     if not curves:
         log.warning("no job of %s has %s in csv/metrics.csv: no validation curve plot", sweep_dir, VAL_CURVE)
@@ -171,14 +144,18 @@ def val_curves(sweep_dir: Path, groups: Sequence[dict[str, Any]], jobs: Sequence
         label = None if k in labelled else group_label(groups[k], with_loss, " | ")
         labelled.add(k)
         ax.plot(epochs, values, color=colors[k], marker="o", markersize=3, linewidth=1.2, alpha=0.85, label=label)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    epochs = [e for _, _, job_epochs, _ in curves for e in job_epochs]
+    ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even just one
     ax.set_xlabel("epoch")
-    ax.set_ylabel("validation PSNR (dB) ↑")
-    ax.set_title("validation PSNR per epoch: one line per job, one colour per group (its seeds)")
+    ax.set_ylabel(f"validation {axis_label('psnr')}")
+    if len(curves) == 1:
+        ax.set_title("validation PSNR per epoch of this run")
+    else:
+        ax.set_title("validation PSNR per epoch: one line per job, one colour per group (its seeds)")
+        ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def write_study_plots(sweep_dir: Path, groups: Sequence[dict[str, Any]], jobs: Sequence[dict[str, Any]],

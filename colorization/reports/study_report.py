@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 from pathlib import Path
 from typing import Any
 
@@ -24,44 +25,40 @@ from omegaconf import OmegaConf
 from PIL import Image, ImageDraw
 
 from colorization.color import lab8_to_normalized, render_normalized
-from colorization.reports.study_plots import encoder_start, group_label, several_losses, write_study_plots
+from colorization.io.atomic import atomic_write
+from colorization.reports.labels import encoder_start, group_label, several_losses
+from colorization.reports.metric_names import METRICS, VERDICT_METRICS
+from colorization.reports.study_plots import write_study_plots
 from colorization.reports.sweep_groups import VERDICT_COLUMNS
-
-# Table columns with an interval: summary column -> (header, decimals); then the seed mean without one.
-CI_COLUMNS = {"psnr": ("PSNR ↑", 2), "ssim": ("SSIM ↑", 4), "auc": ("AuC ↑", 4)}
-DCF = ("dcf", "dCF ↓", 2)
-VERDICT_HEADERS = {"psnr": "verdict (PSNR)", "ssim": "verdict (SSIM)", "auc": "verdict (AuC)"}
+from colorization.reports.sweep_table import best_checkpoint, read_status
+from colorization.reports.text_format import markdown_table, with_ci
 
 
-def _cell(row: dict[str, Any], name: str, decimals: int, signed: bool = False) -> str:
+def _cell(row: dict[str, Any], name: str, signed: bool = False) -> str:
     """``mean [low, high]``, the mean alone without an interval, ``–`` without a value."""
-    value = row.get(name)
-    if value is None or value == "":
-        return "–"
-    fmt = f"{{:{'+' if signed else ''}.{decimals}f}}"
-    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
-    if low in (None, "") or high in (None, ""):
-        return fmt.format(float(value))
-    return f"{fmt.format(float(value))} [{fmt.format(float(low))}, {fmt.format(float(high))}]"
+    return with_ci(row, name, signed=signed, missing="–")
 
 
 def table_head(baseline_model: str = "vanilla") -> list[str]:
-    return ["model", "loss", "encoder start", "n_seeds", "n_images", *(h for h, _ in CI_COLUMNS.values()), DCF[1],
-            f"ΔPSNR vs {baseline_model}", *VERDICT_HEADERS.values()]
+    return ["model", "loss", "encoder start", "n_seeds", "n_images", *(METRICS[m].header for m in VERDICT_METRICS),
+            METRICS["dcf"].header, f"ΔPSNR vs {baseline_model}",
+            *(f"verdict ({METRICS[m].label})" for m in VERDICT_METRICS)]
 
 
 def table_cells(group: dict[str, Any], baseline_model: str = "vanilla") -> list[str]:
     """One group row of ``summary.csv`` (a dict) as the table's cells (strings, ``table_head``'s order)."""
-    # No seed finished ("0" from summary.csv, 0 from summarize): say how many jobs failed, not empty numbers.
+    # No seed finished ("0" from summary.csv, 0 from summarize): say how many jobs failed or diverged, not empty
+    # numbers.
     if not int(group.get("n_seeds") or 0):
-        failed = f"no finished seed ({group.get('n_failed', '?')} failed)"
+        diverged = int(group.get("n_diverged") or 0)
+        failed = f"no finished seed ({group.get('n_failed', '?')} failed" + (f", {diverged} diverged)" if diverged
+                                                                            else ")")
         return [str(group["model"]), str(group["loss"]), encoder_start(group.get("encoder_weights")), "0", failed,
                 *["–"] * (len(table_head()) - 5)]
-    verdicts = [str(group.get(VERDICT_COLUMNS[m]) or "–") for m in VERDICT_HEADERS]
+    verdicts = [str(group.get(VERDICT_COLUMNS[m]) or "–") for m in VERDICT_METRICS]
     return [str(group["model"]), str(group["loss"]), encoder_start(group.get("encoder_weights")),
-            str(group["n_seeds"]), str(group.get("n_images") or "–"),
-            *(_cell(group, m, d) for m, (_, d) in CI_COLUMNS.items()), _cell(group, DCF[0], DCF[2]),
-            _cell(group, f"Δpsnr_vs_{baseline_model}", CI_COLUMNS["psnr"][1], signed=True), *verdicts]
+            str(group["n_seeds"]), str(group.get("n_images") or "–"), *(_cell(group, m) for m in VERDICT_METRICS),
+            _cell(group, "dcf"), _cell(group, f"Δpsnr_vs_{baseline_model}", signed=True), *verdicts]
 
 
 def gray_cells(groups: list[dict[str, Any]]) -> list[str] | None:
@@ -70,17 +67,15 @@ def gray_cells(groups: list[dict[str, Any]]) -> list[str] | None:
     g = next((g for g in groups if g.get("psnr_gray") not in (None, "")), None)
     if g is None:
         return None
-    floor = [_cell(g, f"{m}_gray", d) for m, (_, d) in CI_COLUMNS.items()]
+    floor = [_cell(g, f"{m}_gray") for m in VERDICT_METRICS]
     return ["*gray baseline (a = b = 0)*", "–", "–", "–", str(g.get("n_images") or "–"), *floor,
-            _cell(g, "dcf_gray", DCF[2]), "–", "–", "–", "–"]
+            _cell(g, "dcf_gray"), "–", "–", "–", "–"]
 
 
 def results_table(groups: list[dict[str, Any]], baseline_model: str = "vanilla") -> str:
     """Markdown: the head, the gray baseline row, then one line per group (summary order)."""
-    head = table_head(baseline_model)
     rows = ([gray] if (gray := gray_cells(groups)) else []) + [table_cells(g, baseline_model) for g in groups]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in rows])
+    return "\n".join(markdown_table(table_head(baseline_model), rows))
 
 
 def caption(baseline_model: str = "vanilla", confidence: float = 0.95) -> str:
@@ -104,17 +99,6 @@ def _test_images(job_dir: Path, n: int) -> torch.Tensor:
     return torch.stack([torch.as_tensor(ds[int(i)]) for i in idx])
 
 
-def _checkpoint(sweep_dir: Path, job: dict[str, Any]) -> Path | None:
-    """The job's best checkpoint: where its status says, else the same file name in its own dir (a moved sweep)."""
-    if not job.get("best_ckpt"):
-        return None
-    named = Path(job["best_ckpt"])
-    for path in (named, sweep_dir / job["job"] / "checkpoints" / named.name):
-        if path.is_file():
-            return path
-    return None
-
-
 def grid_columns(sweep_dir: Path, groups: list[dict[str, Any]], jobs: list[dict[str, Any]],
                  ) -> list[tuple[dict[str, Any], Path, str]]:
     """Per group with a finished job that has a checkpoint: ``(group, checkpoint, job name)`` of its first such
@@ -123,7 +107,9 @@ def grid_columns(sweep_dir: Path, groups: list[dict[str, Any]], jobs: list[dict[
     out = []
     for g in groups:
         members = [by_name[j] for j in str(g.get("jobs") or "").split() if by_name.get(j, {}).get("status") == "ok"]
-        found = next(((r, c) for r in members if (c := _checkpoint(sweep_dir, r)) is not None), None)
+        found = next(((r, c) for r in members
+                      if (c := best_checkpoint(sweep_dir / r["job"], read_status(sweep_dir / r["job"]))) is not None),
+                     None)
         if found:
             out.append((g, found[1], found[0]["job"]))
     return out
@@ -233,8 +219,9 @@ def main(argv: list[str] | None = None, prog: str = "colorization study-report")
     print("\nplots: " + ", ".join(str(path) for path in plots))
     images = {f"study/{path.stem.removeprefix('study_')}": path for path in plots}  # study/psnr, ...
     if args.grid:
-        args.grid.parent.mkdir(parents=True, exist_ok=True)
-        comparison_grid(args.sweep_dir, summary.groups, summary.jobs, args.images).save(args.grid)
+        png = io.BytesIO()
+        comparison_grid(args.sweep_dir, summary.groups, summary.jobs, args.images).save(png, format="PNG")
+        atomic_write(args.grid, png.getvalue())
         images["study/grid"] = args.grid
         print(f"grid: {args.grid}")
     if args.wandb:

@@ -5,7 +5,8 @@ For each metric a group gets the mean over seeds x test images and its interval
 against the baseline (the group of model ``baseline_model`` with the same loss) the paired difference
 ``X_model[s, i] - X_base[s, i]`` over the seeds and image ids both have, its interval and a verdict. A group whose
 jobs wrote no ``test_images.csv`` (sweeps from before it, or no test) gets plain means of ``metrics.json`` over
-seeds and empty interval columns; failed jobs only count in ``n_failed``. Jobs a signal stopped (``terminated``) or
+seeds and empty interval columns; failed jobs only count in ``n_failed``, diverged ones (the loss became NaN or
+infinite) in ``n_diverged``. Jobs a signal stopped (``terminated``) or
 kept from starting (``not_run``) are no failure of their configuration: they count in ``n_stopped``, and a group
 with none finished still gets its row (``n_seeds`` 0, empty means).
 """
@@ -18,24 +19,32 @@ from typing import Any
 
 import numpy as np
 
+from colorization.reports.metric_names import IMAGE_METRICS, METRICS, VERDICT_METRICS
 from colorization.reports.statistics import Estimate, bootstrap_mean, verdict
-from colorization.reports.sweep_table import ImageMetrics, read_image_metrics
+from colorization.reports.sweep_table import ImageMetrics, parse_overrides, read_image_metrics
 
 log = logging.getLogger(__name__)
 
-# Per-image metrics with an interval, and whether higher is better (None: reported, but no verdict on it).
-IMAGE_METRICS: dict[str, bool | None] = {"psnr": True, "ssim": True, "auc": True, "cf": None}
-VERDICT_COLUMNS = {"psnr": "verdict", "ssim": "verdict_ssim", "auc": "verdict_auc"}
-GRAY_MEANS = ("psnr_gray", "ssim_gray", "auc_gray", "cf_gray")
+# The summary.csv column of each metric's verdict against the baseline.
+VERDICT_COLUMNS = {m: "verdict" if m == "psnr" else f"verdict_{m}" for m in VERDICT_METRICS}
+GRAY_MEANS = tuple(f"{m}_gray" for m in IMAGE_METRICS)
 SEED_MEANS = ("dcf", "dcf_gray")  # dataset-level gaps (metrics.json): a plain mean over seeds, no interval
 BASELINE = "baseline"  # the verdict of the baseline group itself
 # Statuses of jobs that a SIGTERM/SIGINT ended or kept from starting (colorization.runs.sweep_stop).
 STOPPED = ("terminated", "not_run")
+# A job whose loss became NaN or infinite: counted apart from the failures (its settings, not the code, broke).
+DIVERGED = "diverged"
+
+
+def failed(status: str) -> bool:
+    """A job that ran and did not finish for another reason than a signal or a diverging loss."""
+    return status not in ("ok", DIVERGED, *STOPPED)
 
 
 def group_columns(baseline_model: str = "vanilla") -> list[str]:
     """The columns of a group row (``summary.csv``), in order."""
-    cols = ["model", "loss", "encoder_weights", "overrides", "n_seeds", "seeds", "n_images", "n_failed", "n_stopped"]
+    cols = ["model", "loss", "encoder_weights", "overrides", "n_seeds", "seeds", "n_images", "n_failed", "n_diverged",
+            "n_stopped"]
     for m in IMAGE_METRICS:
         cols += [m, f"{m}_ci_low", f"{m}_ci_high"]
     cols += [*SEED_MEANS, *GRAY_MEANS, "baseline", "paired_seeds", "paired_images"]
@@ -119,7 +128,8 @@ def _stats(group: Group, columns: list[str], confidence: float, n_resamples: int
     row: dict[str, Any] = dict.fromkeys(columns)
     row.update(model=group.model, loss=group.loss, encoder_weights=group.encoder_weights, overrides=group.key,
                n_seeds=len(seed_rows), seeds=" ".join(str(s) for s in group.per_seed),
-               n_failed=sum(r["status"] not in ("ok", *STOPPED) for r in group.jobs),
+               n_failed=sum(failed(r["status"]) for r in group.jobs),
+               n_diverged=sum(r["status"] == DIVERGED for r in group.jobs),
                n_stopped=sum(r["status"] in STOPPED for r in group.jobs), jobs=" ".join(r["job"] for r in group.jobs))
     for key in SEED_MEANS:
         row[key] = _mean([r.get(f"test/{key}") for r in seed_rows])
@@ -143,10 +153,23 @@ def _baseline_for(group: Group, groups: list[Group], baseline_model: str) -> Gro
     candidates = [g for g in groups if g.model == baseline_model and g.loss == group.loss and g.per_seed]
 
     def rest(g: Group) -> list[str]:
-        return [o for o in g.key.split() if not o.lstrip("+~").startswith("model=")]
+        return [o for o in g.key.split() if "model" not in parse_overrides([o])]
 
     same = [g for g in candidates if rest(g) == rest(group)]
     return (same or candidates or [None])[0]
+
+
+def paired_difference(group: Group, other: Group, metric: str, confidence: float = 0.95, n_resamples: int = 2000,
+                      ) -> Estimate | None:
+    """``metric`` of ``group`` minus ``other``'s, image by image and seed by seed over the seeds and image ids both
+    have, with its interval; ``None`` when they share no per-image values."""
+    seeds = [s for s in group.tables if s in other.tables]
+    if not seeds:
+        return None
+    mine, theirs = [group.tables[s] for s in seeds], [other.tables[s] for s in seeds]
+    ids = _common_ids(mine + theirs)
+    return _estimate(_matrix(mine, metric, ids) - _matrix(theirs, metric, ids), confidence, n_resamples) if ids \
+        else None
 
 
 def _compare(row: dict[str, Any], group: Group, base: Group, baseline_model: str, confidence: float,
@@ -158,14 +181,13 @@ def _compare(row: dict[str, Any], group: Group, base: Group, baseline_model: str
             if row[m] is not None and base_row[m] is not None:
                 row[f"Δ{m}_vs_{baseline_model}"] = row[m] - base_row[m]
         return
-    mine, theirs = [group.tables[s] for s in seeds], [base.tables[s] for s in seeds]
-    ids = _common_ids(mine + theirs)
-    row["paired_seeds"], row["paired_images"] = len(seeds), len(ids)
-    for m, higher_is_better in IMAGE_METRICS.items():
-        diff = _estimate(_matrix(mine, m, ids) - _matrix(theirs, m, ids), confidence, n_resamples) if ids else None
+    row["paired_seeds"] = len(seeds)
+    row["paired_images"] = len(_common_ids([group.tables[s] for s in seeds] + [base.tables[s] for s in seeds]))
+    for m in IMAGE_METRICS:
+        diff = paired_difference(group, base, m, confidence, n_resamples)
         _put(row, f"Δ{m}_vs_{baseline_model}", diff)
         if m in VERDICT_COLUMNS and diff is not None:
-            row[VERDICT_COLUMNS[m]] = verdict(diff, bool(higher_is_better))
+            row[VERDICT_COLUMNS[m]] = verdict(diff, bool(METRICS[m].higher_is_better))
 
 
 def group_rows(jobs: list[dict[str, Any]], baseline_model: str = "vanilla", confidence: float = 0.95,

@@ -9,18 +9,23 @@ reads them; :mod:`colorization.reports.sweep_groups` turns them into statistics.
 from __future__ import annotations
 
 import csv
-import json
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 
-from colorization.runs.status import STATUS_FILE
+from colorization.reports.metric_names import METRICS
+from colorization.runs.status import STATUS_FILE, JobStatus
 
-# Test metrics in the job table, with whether higher is better (for the sign of "better" in deltas).
-METRICS = {"test/psnr": True, "test/ssim": True, "test/cf": True, "test/dcf": False, "test/auc": True}
-GRAY = ("test/psnr_gray", "test/ssim_gray", "test/cf_gray", "test/dcf_gray", "test/auc_gray")
+# The test metrics of the job table (metrics.json keys), their gray floors, and the best validation PSNR.
+TEST_METRICS = tuple(f"test/{m}" for m in METRICS)
+GRAY = tuple(f"{k}_gray" for k in TEST_METRICS)
+BEST_VAL = "val/psnr_best"
 IMAGES_FILE = "test_images.csv"
 
 
@@ -56,44 +61,71 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(dirs, key=key)
 
 
-def _override_key(override: str) -> str:
-    """``+seed=3`` -> ``seed``; ``model.width=8`` -> ``model.width``."""
-    return override.split("=", 1)[0].lstrip("+~")
+@functools.cache
+def _parser() -> OverridesParser:
+    return OverridesParser.create()
 
 
-def seed_of(status: dict[str, Any]) -> Any:
+def parse_overrides(overrides: Sequence[str]) -> dict[str, Any]:
+    """Hydra override strings -> ``{key: value}`` by Hydra's own parser (``+seed=3`` -> ``{"seed": 3}``,
+    ``model=unet`` -> ``{"model": "unet"}``; a deletion ``~key`` is left out). An override Hydra cannot parse
+    (a hand-edited status file) is left out too."""
+    parser = _parser()
+    out: dict[str, Any] = {}
+    for text in overrides:
+        try:
+            (override,) = parser.parse_overrides([str(text)])
+        except HydraException:
+            continue
+        if not override.is_delete():
+            out[override.key_or_group] = override.value()
+    return out
+
+
+def seed_of(status: JobStatus) -> Any:
     """The job's seed: ``job_status.json``'s ``seed``, else a ``seed=`` override, else ``None``."""
-    if status.get("seed") is not None:
-        return status["seed"]
-    for override in status.get("overrides", []):
-        if _override_key(override) == "seed" and "=" in override:
-            value = override.split("=", 1)[1]
-            return int(value) if value.lstrip("-").isdigit() else value
-    return None
+    if status.seed is not None:
+        return status.seed
+    return parse_overrides(status.overrides).get("seed")
 
 
-def group_key(overrides: list[str]) -> str:
+def group_key(overrides: Sequence[str]) -> str:
     """What a job's configuration is, apart from its seed: its overrides without ``seed=...``."""
-    return " ".join(o for o in overrides if _override_key(o) != "seed")
+    return " ".join(o for o in overrides if "seed" not in parse_overrides([o]))
 
 
-def _read_status(job_dir: Path) -> dict[str, Any]:
-    status_path = job_dir / STATUS_FILE
-    if status_path.exists():
-        return json.loads(status_path.read_text())
-    status: dict[str, Any] = {"status": "incomplete", "error": "no job_status.json (killed or still running?)"}
+def read_status(job_dir: Path) -> JobStatus:
+    """The job's status; without a readable ``job_status.json`` an ``incomplete`` one carrying the overrides the
+    job was asked to run (``.hydra/overrides.yaml``), so it still joins its group's failure count."""
+    status = JobStatus.read(job_dir)
+    if status is not None:
+        return status
+    status = JobStatus("incomplete", error=f"no readable {STATUS_FILE} (killed or still running?)")
     overrides = job_dir / ".hydra" / "overrides.yaml"
-    if overrides.exists():  # what the job was asked to run, so it still joins its group's failure count
+    if overrides.exists():
         from omegaconf import OmegaConf
 
-        status["overrides"] = [str(o) for o in OmegaConf.load(overrides)]
+        status.overrides = [str(o) for o in OmegaConf.load(overrides)]
     return status
 
 
-def _images_path(job_dir: Path, status: dict[str, Any]) -> str:
+def best_checkpoint(job_dir: Path, status: JobStatus) -> Path | None:
+    """The job's best checkpoint: where its status says, else the same file name under the job dir's
+    ``checkpoints/`` (a sweep dir copied or moved keeps its layout but not its absolute paths); ``None``
+    without one on disk."""
+    if not status.best_ckpt:
+        return None
+    named = Path(status.best_ckpt)
+    for candidate in (named, job_dir / "checkpoints" / named.name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _images_path(job_dir: Path, status: JobStatus) -> str:
     """The job's ``test_images.csv``: beside its status file (a sweep dir may have moved), else where the status
     says; ``""`` when there is none (failed, or a sweep from before per-image metrics)."""
-    named = status.get("test_images")
+    named = status.test_images
     for candidate in (job_dir / IMAGES_FILE, Path(named) if named else None):
         if candidate is not None and candidate.is_file():
             return str(candidate)
@@ -102,30 +134,32 @@ def _images_path(job_dir: Path, status: dict[str, Any]) -> str:
 
 def collect_rows(sweep_dir: str | Path, baseline_model: str = "vanilla") -> list[dict[str, Any]]:
     """One dict per job dir: job, overrides, status, error, seed, encoder_weights, test metrics, gray floor,
-    best_ckpt, test_images (path or ``""``), wall time, group (overrides without the seed), and deltas against the
+    best val PSNR, best_ckpt (found on disk where the job dir is, else as written), test_images (path or ``""``), wall
+    time, start time, group (overrides without the seed), and deltas against the
     baseline job of the same loss (``Δpsnr_vs_<baseline>``...; ``None`` where there is none)."""
     rows = []
     for job_dir in job_dirs(Path(sweep_dir)):
-        st = _read_status(job_dir)
-        metrics = st.get("metrics") or {}
+        st = read_status(job_dir)
         row: dict[str, Any] = {
             "job": job_dir.name,
-            "overrides": " ".join(st.get("overrides", [])),
-            "model": st.get("model"),
-            "loss": st.get("loss"),
+            "overrides": " ".join(st.overrides),
+            "model": st.model,
+            "loss": st.loss,
             "seed": seed_of(st),
-            "encoder_weights": st.get("encoder_weights"),
-            "status": st.get("status"),
-            "error": st.get("error", ""),
-            "world_size": st.get("world_size", ""),
-            "num_nodes": st.get("num_nodes", ""),
+            "encoder_weights": st.encoder_weights,
+            "status": st.status,
+            "error": st.error or "",
+            "world_size": "" if st.world_size is None else st.world_size,
+            "num_nodes": "" if st.num_nodes is None else st.num_nodes,
         }
-        for k in list(METRICS) + list(GRAY):
-            row[k] = metrics.get(k)
-        row["best_ckpt"] = st.get("best_ckpt", "")
-        row["test_images"] = _images_path(job_dir, st) if st.get("status") == "ok" else ""
-        row["wall_time_s"] = st.get("wall_time_s")
-        row["group"] = group_key(st.get("overrides", []))
+        for k in (*TEST_METRICS, *GRAY, BEST_VAL):
+            row[k] = st.metrics.get(k)
+        best = best_checkpoint(job_dir, st)
+        row["best_ckpt"] = str(best) if best else (st.best_ckpt or "")
+        row["test_images"] = _images_path(job_dir, st) if st.ok else ""
+        row["wall_time_s"] = st.wall_time_s
+        row["started_at"] = st.started_at or ""
+        row["group"] = group_key(st.overrides)
         rows.append(row)
 
     # Change against the baseline job with the same loss and seed, else the first ok one with the same loss.
@@ -136,7 +170,7 @@ def collect_rows(sweep_dir: str | Path, baseline_model: str = "vanilla") -> list
             baselines.setdefault(row["loss"], row)
     for row in rows:
         base = baselines.get((row["loss"], row["seed"]), baselines.get(row["loss"]))
-        for k in METRICS:
+        for k in TEST_METRICS:
             ok = base is not None and row[k] is not None and base[k] is not None
             row[f"Δ{k.split('/')[1]}_vs_{baseline_model}"] = row[k] - base[k] if ok else None
     return rows

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.runs.job import describe_error, timestamp, write_status
@@ -41,10 +42,9 @@ def job_dir(config: DictConfig, idx: int, load_job_config: Callable[[], DictConf
 def choice(overrides: Sequence[str], group: str, config: DictConfig) -> str | None:
     """The option of config group ``group`` a job was to run with: its ``group=option`` override, else the sweep's
     base choice."""
-    for o in overrides:
-        key, _, value = o.lstrip("+~").partition("=")
-        if key == group and value:
-            return value
+    for o in OverridesParser.create().parse_overrides(list(overrides)):
+        if o.key_or_group == group and not o.is_delete():
+            return str(o.value())
     return OmegaConf.select(config, f"hydra.runtime.choices.{group}", default=None)
 
 

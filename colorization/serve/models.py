@@ -8,16 +8,14 @@ Loading is :func:`colorization.inference.colorizer.load_colorizer`'s, once per c
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from colorization.inference.colorizer import Colorizer, load_colorizer
-from colorization.reports.sweep_table import job_dirs, seed_of
-from colorization.runs.status import STATUS_FILE
+from colorization.reports.sweep_table import best_checkpoint, job_dirs, seed_of
+from colorization.runs.status import JobStatus
 
 
 @dataclass(frozen=True)
@@ -29,17 +27,9 @@ class ServedCheckpoint:
     colorizer: Colorizer | None = None
 
 
-def _read_status(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / STATUS_FILE
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def status_label(status: dict[str, Any]) -> str:
+def status_label(status: JobStatus) -> str:
     """``"unet_efficientnet_lite0 · l1 · seed 1"`` from a job's status (parts it lacks are left out)."""
-    parts = [str(status[k]) for k in ("model", "loss") if status.get(k)]
+    parts = [str(v) for v in (status.model, status.loss) if v]
     seed = seed_of(status)
     if seed is not None:
         parts.append(f"seed {seed}")
@@ -52,18 +42,6 @@ def _hparams_label(colorizer: Colorizer) -> str:
     return " · ".join(n for n in names if n)
 
 
-def _job_best_ckpt(job_dir: Path, status: dict[str, Any]) -> Path | None:
-    """The job's best checkpoint: where its status says, else the same file name under the job dir's
-    ``checkpoints/`` (a sweep dir copied or moved keeps its layout but not its absolute paths)."""
-    named = status.get("best_ckpt")
-    if not named:
-        return None
-    for candidate in (Path(named), job_dir / "checkpoints" / Path(named).name):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def sweep_checkpoints(sweep_dir: str | os.PathLike) -> list[ServedCheckpoint]:
     """Every job of ``sweep_dir`` whose status is ``ok`` and whose best checkpoint exists, in job order, labelled
     ``"job N: model · loss · seed S"``. Raises ``FileNotFoundError`` / ``ValueError`` (one sentence) when the
@@ -73,10 +51,10 @@ def sweep_checkpoints(sweep_dir: str | os.PathLike) -> list[ServedCheckpoint]:
         raise FileNotFoundError(f"--sweep {sweep}: no such folder; pass a multirun sweep dir (multirun/<date>/<time>)")
     found = []
     for job_dir in job_dirs(sweep):
-        status = _read_status(job_dir)
-        if not status or status.get("status") != "ok":
+        status = JobStatus.read(job_dir)
+        if status is None or not status.ok:
             continue
-        ckpt = _job_best_ckpt(job_dir, status)
+        ckpt = best_checkpoint(job_dir, status)
         if ckpt is not None:
             found.append(ServedCheckpoint(f"job {job_dir.name}: {status_label(status)}", ckpt))
     if not found:
@@ -87,7 +65,7 @@ def sweep_checkpoints(sweep_dir: str | os.PathLike) -> list[ServedCheckpoint]:
 def checkpoint_label(ckpt: Path, colorizer: Colorizer) -> str:
     """A ``--ckpt`` file's label: its run's status (model · loss · seed) when the run dir is around it, else the
     model and loss names inside the checkpoint; then the file name."""
-    status = _read_status(ckpt.resolve().parent.parent)
+    status = JobStatus.read(ckpt.resolve().parent.parent)
     described = status_label(status) if status else _hparams_label(colorizer)
     return f"{described} ({ckpt.name})" if described else ckpt.name
 

@@ -1,10 +1,11 @@
 """The two pages a person opens, in a real headless Chromium (``make test-browser``; skipped without Chromium).
 
 * ``colorize --serve`` with two tiny checkpoints: a photo uploaded in the browser comes back coloured by both, at
-  the upload's size, each PNG downloadable; the page fetches nothing but 127.0.0.1, and the server does not answer
-  on the machine's other addresses.
+  the upload's size, each PNG downloadable; an empty file gets one line; the page fetches nothing but 127.0.0.1,
+  the server does not answer on the machine's other addresses, and a stop leaves no upload or result behind.
 * a real 2-job sweep's ``report.html``, opened from the disk: a row per job, charts and pictures loaded, a header
-  click re-sorts the rows, and nothing is requested at all beyond the sweep dir's own files.
+  click re-sorts the rows, and nothing is requested at all beyond the sweep dir's own files; at 1400 x 900 it does
+  not scroll sideways and its Conclusion is on the first screen.
 * ``scripts/browser_screenshots.py`` writes both screenshots from those runs.
 """
 
@@ -144,12 +145,27 @@ def test_serve_colorizes_an_upload_with_each_checkpoint(serve, tmp_path):
             assert chroma(saved) > 2.0, f"result {i} is nearly gray: chroma {chroma(saved):.2f}"
         assert bp.network_requests() == [], f"the page reached outside 127.0.0.1: {bp.network_requests()}"
 
+        # A file that is not a picture: one line on the page, naming the upload, no server path.
+        empty = tmp_path / "empty.png"
+        empty.write_bytes(b"")
+        page.goto(f"http://127.0.0.1:{port}/")  # a fresh upload box
+        page.locator("#photo input[type=file]").set_input_files(str(empty))
+        toast = page.get_by_text("empty.png: the file is empty")
+        toast.wait_for(timeout=30_000)
+        assert "/gradio/" not in toast.inner_text() and str(tmp_path) not in toast.inner_text()
+
     # Bound to 127.0.0.1 by default: the machine's other address refuses the connection.
     address = non_loopback_address()
     if address is not None:
         with pytest.raises(OSError):
             socket.create_connection((address, port), timeout=3).close()
     assert proc.poll() is None, "the server stopped while serving"
+    # A clean stop removes every upload and result: nothing is left under the server's GRADIO_TEMP_DIR.
+    proc.terminate()
+    _, log = proc.communicate(timeout=30)
+    left = [p for p in (tmp_path / "gradio").rglob("*") if p.is_file()]
+    assert left == [], f"files left after the server stopped: {left}"
+    assert log.count("upload refused: empty.png: the file is empty") == 1 and "Traceback" not in log, log[-3000:]
 
 
 PICTURES = "section#images figure.prediction img"
@@ -204,6 +220,24 @@ def test_sweep_report_opens_offline_sorted_and_complete(tiny_sweep, tmp_path):
         assert bp.network_requests() == [], f"report.html reached the network: {bp.network_requests()}"
         outside = [u for u in bp.requests if u.startswith("file://") and not u.startswith(tiny_sweep.as_uri())]
         assert outside == [], f"report.html read files outside its sweep dir: {outside}"
+
+
+@pytest.mark.timeout(420)
+def test_sweep_report_fits_a_1400_px_window_with_its_conclusion_on_the_first_screen(tiny_sweep):
+    require_browser()
+    with browser_page(width=1400, height=900) as bp:
+        page = bp.page
+        page.goto((tiny_sweep / "report.html").as_uri())
+        page.wait_for_load_state("load")
+        scroll = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert scroll[0] <= scroll[1], f"the page scrolls sideways: {scroll[0]} px wide in a {scroll[1]} px window"
+        box = page.locator("section#conclusion").bounding_box()
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+        text = page.locator("section#conclusion").inner_text()
+        assert "PSNR ↑: best " in text and "Caution: one seed per configuration" in text
+        # The group table, the answer (differences and verdicts) at its right, fits: nothing scrolls sideways in it.
+        table = page.locator("table#summary").evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+        assert table[0] <= table[1], f"the models table is {table[0]} px wide in a {table[1]} px box"
 
 
 @pytest.mark.timeout(420)

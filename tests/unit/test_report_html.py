@@ -19,9 +19,10 @@ from colorization.reports.sweep_summary import main, summarize
 
 # An id with everything HTML could trip on; the other ids as the sample dataset writes them.
 IDS = ["sample:val/p0/0", 'folder:a<b>&"c\'.png', "sample:val/p1/2", "sample:val/p2/1"]
-# job -> (model, seed, status); job 3 has no CSV log, job 4 failed, job 5 never ran, job 1 wrote no pictures.
+# job -> (model, seed, status); job 3 has no CSV log, job 4 failed, job 5 never ran, job 6's loss diverged, job 1
+# wrote no pictures.
 JOBS = {0: ("vanilla", 1, "ok"), 1: ("vanilla", 2, "ok"), 2: ("unet", 1, "ok"), 3: ("unet", 2, "ok"),
-        4: ("resnet", 1, "failed"), 5: ("resnet", 2, "not_run")}
+        4: ("resnet", 1, "failed"), 5: ("resnet", 2, "not_run"), 6: ("resnet", 3, "diverged")}
 NO_PICTURES, NO_CSV_LOG = {1}, {3}
 
 
@@ -37,6 +38,10 @@ def _job(sweep: Path, num: int) -> None:
     st = {"status": status, "model": model, "loss": "l1", "seed": seed, "overrides": [f"model={model}", f"seed={seed}"],
           "encoder_weights": "imagenet:timm/x" if model == "unet" else None, "wall_time_s": 75.5 + num,
           "started_at": f"2025-01-02T03:0{num}:00+00:00"}
+    if status == "diverged":
+        st["error"] = "the loss became nan at step 3; lower optimizer.lr"
+        (d / "job_status.json").write_text(json.dumps(st))
+        return
     if status != "ok":
         st["error"] = "RuntimeError: <boom> & bust"
         (d / "job_status.json").write_text(json.dumps(st))
@@ -135,16 +140,31 @@ def test_a_row_per_group_and_per_job_with_their_values(report):
     psnr = [g.all("td")[5] for g in groups[:2]]
     assert [float(c.attrs["data-sort"]) for c in psnr] == pytest.approx([summary.groups[0]["psnr"],
                                                                          summary.groups[1]["psnr"]])
-    assert psnr[1].content().startswith(f"{summary.groups[1]['psnr']:.2f} [")
-    assert _cells(groups[2])[-2:] == ["1", "1"]  # resnet: one failed (n_failed), one never ran (n_stopped)
+    g = summary.groups[1]
+    assert psnr[1].content() == f"{g['psnr']:.2f}[{g['psnr_ci_low']:.2f}, {g['psnr_ci_high']:.2f}]"
+    assert psnr[1].all("span", class_="ci")[0].content() == f"[{g['psnr_ci_low']:.2f}, {g['psnr_ci_high']:.2f}]"
+    # resnet: one failed, one diverged, one never ran; the others all ok.
+    assert [_cells(g)[-1] for g in groups] == ["–", "–", "1 failed · 1 diverged · 1 stopped"]
+    head = [h.content().strip() for h in groups_table.all("th")]
+    assert head[-4:] == ["ΔPSNR vs vanilla [CI], verdict", "ΔSSIM vs vanilla [CI], verdict",
+                         "ΔAuC vs vanilla [CI], verdict", "jobs not ok"]
+    # The paired difference against vanilla, its interval under it, the verdict under that; vanilla: "baseline".
+    delta = groups[1].all("td")[-4]
+    assert delta.content() == "+2.00[+2.00, +2.00]better" and float(delta.attrs["data-sort"]) == pytest.approx(2.0)
+    assert "verdict-better" in delta.all("span", class_="badge")[0].attrs["class"]
+    assert groups[0].all("td")[-4].content() == "baseline"
 
     (jobs_table,) = root.all("table", id="jobs")
     jobs = jobs_table.all("tr", class_="job")
-    assert [j.attrs["data-job"] for j in jobs] == ["0", "1", "2", "3", "4", "5"]
+    assert [j.attrs["data-job"] for j in jobs] == ["0", "1", "2", "3", "4", "5", "6"]
     cells = {j.attrs["data-job"]: _cells(j) for j in jobs}
     assert cells["2"][:8] == ["2", "unet", "l1", "1", "ImageNet", "ok", "", "1m 17.5s"]
     assert cells["2"][8:10] == ["22.50", "23.00"]  # best val PSNR, test PSNR
     assert cells["4"][5:7] == ["failed", "RuntimeError: <boom> & bust"] and cells["5"][5] == "not_run"
+    # A diverged job is its own status, shown as a badge of its own colour and its row marked.
+    assert cells["6"][5:7] == ["diverged", "the loss became nan at step 3; lower optimizer.lr"]
+    (badge,) = jobs[6].all("span", class_="badge")
+    assert "status-diverged" in badge.attrs["class"] and jobs[6].attrs["data-status"] == "diverged"
     assert cells["3"][13] == "no CSV log" and cells["1"][14] == "no pictures" and cells["0"][14] == "3"
     assert jobs[0].all("svg", class_="curve"), "a job with a CSV log gets its validation curve"
     assert [a.attrs["href"] for a in jobs[0].all("a")] == ["0/report.html"] and not jobs[1].all("a")
@@ -156,6 +176,20 @@ def test_a_row_per_group_and_per_job_with_their_values(report):
     header = root.all("header")[0].content()
     assert "python train.py -m model=vanilla,unet,resnet seed=1,2" in header and "vanilla" in header
     assert "2025-01-02T03:00:00+00:00" in header and "95%" in header
+    assert "7 (1 failed, 1 diverged, 1 stopped)" in header
+
+
+def test_the_conclusion_opens_the_page(report):
+    page, root, summary = report
+    (section,) = root.all("section", id="conclusion")
+    assert root.all("header")[0].children[1] is section, "the conclusion comes right after the title"
+    findings = [li.content() for li in section.all("li", class_="finding")]
+    assert findings == summary.conclusion.sentences and len(findings) == 3  # PSNR, SSIM, AuC
+    assert findings[0].startswith("PSNR ↑: best unet · ImageNet, ")
+    assert "vanilla · no encoder 2.00 dB lower [-2.00, -2.00], clearly worse." in findings[0]
+    cautions = [li.content() for li in section.all("li", class_="caution")]
+    assert any("only 4 test images" in c for c in cautions) and any("3 of 7 jobs did not finish" in c
+                                                                     for c in cautions)
 
 
 def test_charts_are_files_the_page_links(report):
@@ -233,6 +267,7 @@ def test_single_run_page(tmp_path):
     assert fig.all("img")[0].attrs["src"] == f"test_images/{picture_stem('sample:a')}_prediction.png"
     assert "PSNR 21.50" in fig.content() and "model=unet trainer.max_epochs=2" in root.all("header")[0].content()
     assert "ImageNet" in root.all("header")[0].content()  # where the encoder started, named as in the sweep page
+    assert not root.all("fieldset") and "for every job" not in page.read_text()  # one run: no job selector
 
     (run / "csv" / "metrics.csv").unlink()  # no CSV log: the page says so instead of failing
     assert "No validation curve" in write_run_report(run).read_text()

@@ -13,6 +13,7 @@ import torch
 from PIL import Image
 
 from colorization.inference.colorizer import Colorizer
+from colorization.runs.status import JobStatus
 from colorization.serve.app import main
 from colorization.serve.models import ServedCheckpoint, plan_checkpoints, status_label, sweep_checkpoints
 from colorization.serve.page import colorize_upload, file_slug
@@ -50,7 +51,7 @@ def test_sweep_serves_ok_jobs_with_a_checkpoint_labelled_by_model_loss_seed(tmp_
         ("job 0: vanilla · l1 · seed 1", sweep / "0" / "checkpoints" / "epoch_003.ckpt"),
         ("job 2: unet · l1 · seed 2", sweep / "2" / "checkpoints" / "epoch_001.ckpt"),
     ]
-    assert status_label({"model": "vanilla", "seed": 0}) == "vanilla · seed 0"
+    assert status_label(JobStatus("ok", model="vanilla", seed=0)) == "vanilla · seed 0"
 
 
 def test_nothing_to_serve_is_one_sentence_before_loading(tmp_path, capsys):
@@ -101,3 +102,57 @@ def test_an_upload_becomes_one_full_size_png_per_model_keeping_alpha(tmp_path):
         mid = pixels[15, 22, :3].astype(int)
         assert mid[0] > mid[2] + 20, f"a reddish-yellow ab should make red > blue, got {mid}"
     assert file_slug("...") == "image"
+
+
+def _png(path: Path, width: int, height: int) -> Path:
+    Image.new("RGB", (width, height), (120, 60, 30)).save(path)
+    return path
+
+
+def _bomb(path: Path, width: int, height: int) -> Path:
+    """A few hundred bytes of PNG whose header claims ``width`` x ``height`` pixels (all zero, deflated)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit gray
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1024))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_bad_uploads_are_refused_in_one_line_naming_the_upload_not_the_server_folder(tmp_path):
+    from colorization.serve.page import UploadRefused, check_upload
+
+    folder = tmp_path / "gradio" / "0123abcd"
+    folder.mkdir(parents=True)
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "notes.txt").write_text("not a picture")
+    cases = {
+        folder / "empty.png": "empty.png: the file is empty; drop a photo (PNG, JPEG, WebP, TIFF, ...)",
+        folder / "notes.txt": "notes.txt: not an image this page can read; drop a photo (PNG, JPEG, WebP, TIFF, ...)",
+        _png(folder / "big.png", 40, 30): "big.png: 40 × 30 px is more than this page's limit of 1,000 pixels; "
+                                          "scale it down, or start the page with a higher --max-pixels",
+        # Past Pillow's own ceiling (2 x 89.5 Mpx): refused from the header, never decoded.
+        _bomb(folder / "bomb.png", 20000, 20000): "bomb.png: more pixels than this page's limit of 1,000 (a "
+                                                  "decompression bomb?); scale it down",
+    }
+    for path, message in cases.items():
+        with pytest.raises(UploadRefused) as refused:
+            check_upload(path, max_pixels=1000)
+        assert str(refused.value) == message and str(tmp_path) not in str(refused.value)
+    assert check_upload(_png(folder / "ok.png", 40, 25), max_pixels=1000) == (40, 25)
+
+    # Within the limit but damaged: refused when decoded, still in the upload's own name.
+    data = (folder / "ok.png").read_bytes()
+    (folder / "cut.png").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UploadRefused, match=r"^cut\.png: the picture is damaged or truncated"):
+        colorize_upload(folder / "cut.png", [], tmp_path, max_pixels=1000)
+
+
+def test_max_pixels_must_be_positive(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--ckpt", "a.ckpt", "--max-pixels", "0"])
+    assert exit_info.value.code == 2 and "--max-pixels 0: expected a positive number" in capsys.readouterr().err

@@ -10,16 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from colorization.reports.study_plots import (
-    encoder_start,
-    group_colors,
-    group_label,
-    job_curves,
-    read_val_curve,
-    val_curves,
-    wrap_name,
-    write_study_plots,
-)
+from colorization.reports.labels import encoder_start, group_label, wrap_name
+from colorization.reports.study_plots import group_colors, job_curves, read_val_curve, val_curves, write_study_plots
 
 
 def _group(model: str, weights: str | None, psnr: float | None, jobs: str, loss: str = "l1") -> dict:
@@ -112,3 +104,20 @@ def test_four_pngs_with_each_groups_colour(sweep, tmp_path):
     with Image.open(out / "study_psnr.png") as img:
         bars = _pixels_near(img, colors[1]) - _pixels_near(img, colors[0])
     assert bars > 0  # 22 dB draws a taller bar than 20 dB on an axis that starts below both
+
+
+def test_one_epoch_of_one_run_spans_its_epoch_and_speaks_of_one_run(tmp_path, monkeypatch):
+    import colorization.reports.study_plots as study_plots
+
+    drawn = []
+    monkeypatch.setattr(study_plots, "save_figure", lambda fig, path: drawn.append(fig) or path)
+    (tmp_path / "run" / "csv").mkdir(parents=True)
+    (tmp_path / "run" / "csv" / "metrics.csv").write_text("epoch,step,val/psnr\n0,4,18.25\n")
+    group = {"model": "vanilla", "loss": "l1", "jobs": "run"}
+    val_curves(tmp_path, [group], [{"job": "run", "status": "ok"}], tmp_path / "v.png")
+    (ax,) = drawn[0].axes
+    assert ax.get_xlim() == (-0.5, 0.5) and [t for t in ax.get_xticks() if -0.5 <= t <= 0.5] == [0]
+    assert ax.get_title() == "validation PSNR per epoch of this run" and ax.get_legend() is None
+
+    val_curves(tmp_path, [group, {**group, "model": "unet"}], [{"job": "run", "status": "ok"}] * 2, tmp_path / "w.png")
+    assert "one line per job" in drawn[1].axes[0].get_title()

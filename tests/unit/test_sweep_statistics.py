@@ -102,8 +102,8 @@ def test_summary_files_carry_the_group_table_and_the_job_table(two_by_two):
     assert [float(j["Δpsnr_vs_vanilla"]) for j in jobs[2:]] == [1.5, 3.5]
     md = (two_by_two / "summary.md").read_text()
     models, jobs_md = md.split("## Jobs")
-    assert "24.00 [21.00, 27.00]" in models and "2.50 [1.00, 4.00]" in models
-    assert "better" in models and "n_seeds" in models
+    assert "24.00 [21.00, 27.00]" in models and "+2.50 [+1.00, +4.00]" in models
+    assert "better" in models and "| seeds | images |" in models
     assert "95% CI" in models
     assert jobs_md.count("\n| ") == 1 + 4  # header + one line per job
 
@@ -168,11 +168,12 @@ def test_main_rebuilds_the_files_in_process_and_as_a_module(two_by_two):
     first = {name: (two_by_two / name).read_text() for name in ("summary.csv", "jobs.csv", "summary.md")}
     for name in first:
         (two_by_two / name).unlink()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "100"}
     proc = subprocess.run([sys.executable, "-m", "colorization", "summary", str(two_by_two)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "better" in proc.stdout and "vanilla" in proc.stdout
+    assert "better" in proc.stdout and "vanilla" in proc.stdout and "Conclusion" in proc.stdout
+    assert max(len(line) for line in proc.stdout.splitlines()) <= 100, proc.stdout
     # The fixed RNG: the rebuilt files are the same, byte for byte.
     assert {name: (two_by_two / name).read_text() for name in first} == first
     with pytest.raises(SystemExit) as exc:
