@@ -19,12 +19,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from colorization.errors import ConfigError
+
 GRAY_FILE = Path("l") / "gray_scale.npy"
 _AB_NAME = re.compile(r"^ab(\d+)\.npy$")
 
 
-class DatasetError(ValueError):
-    """A dataset on disk is missing or malformed; the message names the file and what was expected."""
+class DatasetError(ConfigError):
+    """A dataset on disk is missing or malformed; the message names the file and what was expected (a user error:
+    one line, no traceback)."""
 
 
 def _ab_files(root: Path) -> list[Path]:
