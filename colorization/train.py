@@ -71,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # ckpt_path resolved (last -> the newest readable checkpoint) and checked against this run before fitting;
         # the CSV logger told where to continue its file.
         ckpt_path = prepare_fit(trainer, module, loggers, cfg.get("ckpt_path"), output_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)  # data, never code
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

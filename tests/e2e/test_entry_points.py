@@ -98,6 +98,35 @@ def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, sample_dat
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "learning rate" in rows[1]["error"].lower()
     assert (sweep / "2" / "metrics.json").exists()
+    # A user error in a sweep is its one line on the console; the traceback is in the job's log only.
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output and output.count(f"job failed: {rows[1]['error']}") == 1
+    assert "Traceback" in (sweep / "1" / "train.log").read_text()
+
+
+@pytest.mark.slow  # three jobs; each model's switch itself: tests/unit/test_config.py
+def test_a_sweep_mixing_vanilla_with_encoder_networks_takes_the_same_switches(tmp_path, sample_data_dir):
+    run_entry("train.py", ["-m", "model=vanilla,resnet,unet", "model.pretrained=false", "logger=none", *TINY],
+              tmp_path, sample_data_dir)
+    rows = list(csv.DictReader((only_dir(tmp_path / "multirun") / "jobs.csv").open()))
+    assert [(r["model"], r["status"]) for r in rows] == [("vanilla", "ok"), ("resnet", "ok"), ("unet", "ok")]
+    assert [r["encoder_weights"] for r in rows] == ["scratch", "scratch", "scratch"]
+
+
+@pytest.mark.slow  # one process per command; the sentences themselves are tested in process
+@pytest.mark.parametrize(("script", "args", "line"), [
+    ("train.py", ["data=folder", "data.root=/nope"],
+     "job failed: DatasetError: data.root=/nope: no such folder; pass a folder of colour photos (searched "
+     "recursively)"),
+    ("eval.py", [], "job failed: ConfigError: ckpt_path is not set: pass the checkpoint to evaluate, e.g. python "
+                    "eval.py ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt"),
+])
+def test_a_user_error_is_one_line_and_its_traceback_is_in_the_log(tmp_path, sample_data_dir, script, args, line):
+    proc = run_entry(script, args, tmp_path, sample_data_dir, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in output and output.count(line) == 1, output[-3000:]
+    (log,) = (tmp_path / "outputs").glob(f"*/*/{script.removesuffix('.py')}.log")
+    assert "Traceback (most recent call last)" in log.read_text()
 
 
 @pytest.mark.slow
