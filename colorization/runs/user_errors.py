@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from colorization.errors import user_error
+from colorization.integrations.known_noise import silence_known_noise
 
 __all__ = ["FILE_ONLY", "log_traceback_to_file", "run_command", "tracebacks_wanted_on_console"]
 
@@ -57,11 +58,14 @@ def log_traceback_to_file(logger: logging.Logger, e: BaseException) -> None:
 
 
 def run_command(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]]) -> float | None:
-    """What a Hydra entry point's ``main`` does: :func:`~colorization.runs.job.run_job` ``task``, and end a single
-    run that failed with a user error with exit status 1 and no traceback on the console (``run_job`` has logged
-    its one line: ``job failed: ConfigError: data.root=/nope: ...``). Bugs propagate to Hydra, which prints them."""
+    """What a Hydra entry point's ``main`` does: silence the libraries' known-harmless messages
+    (:func:`~colorization.integrations.known_noise.silence_known_noise`), :func:`~colorization.runs.job.run_job`
+    ``task``, and end a single run that failed with a user error with exit status 1 and no traceback on the
+    console (``run_job`` has logged its one line: ``job failed: ConfigError: data.root=/nope: ...``). Bugs
+    propagate to Hydra, which prints them."""
     from colorization.runs.job import run_job  # Lightning and torch: imported when a job runs, not for --help
 
+    silence_known_noise()
     keep_file_only_records_off_the_console()
     try:
         return run_job(cfg, task)
