@@ -148,8 +148,15 @@ def name_the_checkpoint(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+def main() -> float | None:
+    """``python eval.py``: the short usage for ``--help`` (:func:`~colorization.config.answer_help`), else Hydra."""
+    if colorization.config.answer_help("eval", CONFIG_DIR):
+        return None
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     return run_command(name_the_checkpoint(cfg), evaluate_command)
 
 

@@ -106,8 +106,15 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def main() -> float | None:
+    """``python train.py``: the short usage for ``--help`` (:func:`~colorization.config.answer_help`), else Hydra."""
+    if colorization.config.answer_help("train", CONFIG_DIR):
+        return None
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def hydra_main(cfg: DictConfig) -> float | None:
     return run_command(cfg, train)
 
 

@@ -5,7 +5,10 @@ launchers and callbacks, exit codes). What a single run does is tested in proces
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
@@ -42,6 +45,24 @@ def test_train_and_eval_command_lines(tmp_path, sample_data_dir):
     assert read_json(eval_dir / "job_status.json")["status"] == "ok"
     for key in ("test/psnr", "test/ssim", "test/dcf", "test/auc", "test/psnr_gray"):
         assert eval_metrics[key] == pytest.approx(metrics[key], rel=1e-4, abs=1e-4), key
+
+
+@pytest.mark.parametrize(("command", "code", "says"), [
+    (["train.py", "--help"], 0, "usage: python train.py [-m] [group=option ...] [key=value ...]"),
+    (["eval.py", "-h"], 0, "usage: python eval.py ckpt_path=PATH [group=option ...] [key=value ...]"),
+    (["-m", "colorization.cli", "--help"], 0, "usage: colorize [-h]"),
+    (["train.py", "model=resnt"], 1, "Could not find 'model/resnt'"),
+])
+def test_help_and_a_config_typo_answer_before_torch_loads(tmp_path, command, code, says):
+    """Fast start: parsing the command line never imports torch (~2 s alone); the work does."""
+    args = [str(REPO / command[0]), *command[1:]] if command[0].endswith(".py") else command
+    proc = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == code and says in proc.stdout + proc.stderr, proc.stdout + proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert not {"torch", "lightning", "wandb"} & imported
+    if command[0] == "train.py" and code == 0:  # the groups, not the resolved config
+        assert "model: encoder_decoder, " in proc.stdout and "_target_" not in proc.stdout
 
 
 def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_dir):
