@@ -83,3 +83,42 @@ def test_a_fresh_run_asks_for_no_resume_status_and_a_resumed_one_continues_its_i
     first_id = (tmp_path / "wandb" / wb.RUN_ID_FILE).read_text().strip()
     wb.wandb_logger(str(tmp_path), ckpt_path="last", project="p")
     assert [(o["id"], o["resume"]) for o in opened] == [(first_id, None), (first_id, "allow")]
+
+
+def _unshare_works() -> bool:
+    import subprocess
+
+    try:
+        return subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.mark.slow  # a train.py process; the fallback itself is tested in process above
+@pytest.mark.skipif(not _unshare_works(), reason="needs `unshare -n` (root, or user namespaces)")
+def test_train_py_logged_in_without_a_network_ends_ok_offline(tmp_path, sample_data_dir):
+    """The real day: `wandb login` done, no network at all (`unshare -n`), W&B's own server."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.support.entry_points import REPO, TINY
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "WANDB_MODE": "online", "WANDB_API_KEY": "0" * 40,
+           "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    for variable in (*wb.WANDB_FOLDERS, "WANDB_BASE_URL", "COLORIZATION_HOME"):
+        env.pop(variable, None)
+    run_dir = tmp_path / "run"
+    proc = subprocess.run(["unshare", "-n", sys.executable, str(REPO / "train.py"), "model=vanilla", *TINY,
+                           f"paths.data_dir={sample_data_dir}", f"hydra.run.dir={run_dir}"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=600)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert json.loads((run_dir / "job_status.json").read_text())["status"] == "ok"
+    (offline,) = (run_dir / "wandb").glob("offline-run-*")
+    assert output.count("W&B is not reachable online (https://api.wandb.ai is unreachable") == 1
+    assert f"upload it once online with `wandb sync {offline}`" in output
+    assert not [p for p in home.rglob("*") if p.is_file() and "matplotlib" not in p.parts]
