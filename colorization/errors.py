@@ -77,9 +77,10 @@ def user_error(e: BaseException) -> ConfigError | None:
     ``InstantiationException``), or ``None`` when ``e`` is a bug. A user error is shown as its one line; a bug
     keeps its traceback."""
     seen: list[BaseException] = []
-    while e is not None and e not in seen:
-        if isinstance(e, ConfigError):
-            return e
-        seen.append(e)
-        e = e.__cause__
+    cause: BaseException | None = e
+    while cause is not None and cause not in seen:
+        if isinstance(cause, ConfigError):
+            return cause
+        seen.append(cause)
+        cause = cause.__cause__
     return None
