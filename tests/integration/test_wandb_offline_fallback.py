@@ -35,6 +35,11 @@ def fresh_home(tmp_path, monkeypatch) -> Path:
     return home
 
 
+def _files_under(home: Path) -> list[Path]:
+    """The files under ``home``, but matplotlib's font cache (written by whoever first imports matplotlib)."""
+    return [p for p in home.rglob("*") if p.is_file() and "matplotlib" not in p.parts]
+
+
 class _Trainer:
     def __init__(self, logger):
         self.loggers = [logger]
@@ -63,7 +68,7 @@ def test_online_without_an_answer_goes_offline_with_one_line_and_keeps_every_fil
                                                                   "truth": gray[None] + 20}, {"psnr": [21.5]})
     finally:
         wb.finish_wandb_run(0)
-    assert not [p for p in fresh_home.rglob("*") if p.is_file()], "W&B wrote under HOME"
+    assert not _files_under(fresh_home), "W&B wrote under HOME"
     # The table's three pictures are PNG files in the run dir (W&B stages them in its data folder).
     pngs = [p for p in run_dir.rglob("*") if p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"]
     assert len(pngs) == 3 and all(run_dir / "wandb" / "data" in p.parents for p in pngs)
@@ -121,4 +126,4 @@ def test_train_py_logged_in_without_a_network_ends_ok_offline(tmp_path, sample_d
     (offline,) = (run_dir / "wandb").glob("offline-run-*")
     assert output.count("W&B is not reachable online (https://api.wandb.ai is unreachable") == 1
     assert f"upload it once online with `wandb sync {offline}`" in output
-    assert not [p for p in home.rglob("*") if p.is_file() and "matplotlib" not in p.parts]
+    assert not _files_under(home)
