@@ -65,6 +65,15 @@ def test_help_and_a_config_typo_answer_before_torch_loads(tmp_path, command, cod
         assert "model: encoder_decoder, " in proc.stdout and "_target_" not in proc.stdout
 
 
+def test_importing_the_package_changes_nothing(tmp_path):
+    """OMP_WAIT_POLICY is the entry points' business (before torch loads OpenMP), not a side effect of an import."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    check = "import os, colorization; print(os.environ.get('OMP_WAIT_POLICY'))"
+    proc = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**env, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.strip() == "None", proc.stderr
+
+
 def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_dir):
     # The seed's comparison in miniature: two models x two seeds, each job its own W&B run with a table of its
     # test images, one summary row per model with intervals over seeds and images and a verdict against vanilla.
