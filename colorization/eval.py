@@ -4,7 +4,9 @@ The network and loss come from the checkpoint (:func:`~colorization.inference.ch
 data from the config. By default the data's test split goes through ``trainer.test``; ``data=folder`` (with
 ``whole_photos=true``, the default) evaluates every colour photo whole instead, as ``colorize`` colours it
 (:mod:`colorization.inference.folder_eval`). Either way ``metrics.json`` (``test/psnr``, ..., and the gray
-baseline ``test/psnr_gray``, ...) lands in the run dir; ``save_images=true`` adds the colorized pictures.
+baseline ``test/psnr_gray``, ...) lands in the run dir; ``save_images=true`` adds the colorized pictures. As with
+``colorize``, a file under ``data.root`` that cannot be read is skipped and named, and makes the exit status 1
+once the rest is done.
 """
 
 from __future__ import annotations
