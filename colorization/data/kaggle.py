@@ -73,7 +73,8 @@ class KaggleLabDataset(Dataset):
                  names: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DatasetError(f"dataset folder {self.root} does not exist; expected {self.root / GRAY_FILE}")
+            raise DatasetError(f"data.root={self.root}: no such folder; pass the folder that holds "
+                               f"{GRAY_FILE} and ab/ab/ab1.npy ... (the Kaggle download's layout)")
         self._open_arrays()
         total = self._gray.shape[0]
         if indices is None:

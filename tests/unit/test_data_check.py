@@ -67,3 +67,11 @@ def test_a_bad_option_fails_before_the_source_is_read(tmp_path):
                                                 "optimizer.lr=-0.001"])
     assert line == "ConfigError: optimizer.lr=-0.001: must be a number > 0 (the learning rate)"
     assert seconds < 3.0
+
+
+@pytest.mark.usefixtures("no_module")
+def test_a_missing_kaggle_root_names_the_option(tmp_path):
+    missing = tmp_path / "kaggle"
+    _, line, _ = failing_train(tmp_path, ["data=kaggle", f"data.root={missing}"])
+    assert line == (f"DatasetError: data.root={missing}: no such folder; pass the folder that holds l/gray_scale.npy "
+                    "and ab/ab/ab1.npy ... (the Kaggle download's layout)")
