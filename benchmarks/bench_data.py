@@ -20,16 +20,18 @@ import sys
 import time
 from pathlib import Path
 
-import colorization  # noqa: F401 - sets OMP_WAIT_POLICY before torch loads OpenMP
+from colorization import prefer_passive_omp_waits
+
+prefer_passive_omp_waits()  # OMP_WAIT_POLICY, before torch loads OpenMP
 
 # isort: split
-import numpy as np
-import torch
-from torch.utils.data import DataLoader
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader  # noqa: E402
 
-from colorization.data.augment import BatchAugment, prepare_batch
-from colorization.data.datamodule import pass_batch
-from colorization.data.kaggle import GRAY_FILE, KaggleLabDataset
+from colorization.data.augment import BatchAugment, prepare_batch  # noqa: E402
+from colorization.data.datamodule import pass_batch  # noqa: E402
+from colorization.data.kaggle import GRAY_FILE, KaggleLabDataset  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -30,7 +30,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import colorization  # noqa: E402, F401 - sets OMP_WAIT_POLICY before torch loads OpenMP
+from colorization import prefer_passive_omp_waits  # noqa: E402
+
+prefer_passive_omp_waits()  # OMP_WAIT_POLICY, before torch loads OpenMP
 
 # isort: split
 import lightning as L  # noqa: E402

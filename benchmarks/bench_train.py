@@ -22,14 +22,16 @@ import statistics
 import time
 from typing import Any
 
-import colorization  # noqa: F401 - sets OMP_WAIT_POLICY before torch loads OpenMP
+from colorization import prefer_passive_omp_waits
+
+prefer_passive_omp_waits()  # OMP_WAIT_POLICY, before torch loads OpenMP
 
 # isort: split
-import lightning as L
-import torch
+import lightning as L  # noqa: E402
+import torch  # noqa: E402
 
-from colorization.data.augment import prepare_batch
-from colorization.training.module import ColorizationModule
+from colorization.data.augment import prepare_batch  # noqa: E402
+from colorization.training.module import ColorizationModule  # noqa: E402
 
 OPTIMIZER = {"_target_": "torch.optim.AdamW", "_partial_": True, "lr": 1e-3}
 # The three registry models as conf/model/*.yaml builds them (width 32 / 16 pyramids).

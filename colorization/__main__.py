@@ -9,6 +9,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from colorization import prefer_passive_omp_waits
+
 # command -> (module with a ``main(argv) -> int``, one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "summary": ("colorization.reports.sweep_summary", "rebuild a sweep dir's summary, jobs table and report.html"),
@@ -40,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"colorization: unknown command {command!r}; one of: {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
+    prefer_passive_omp_waits()  # before the command's module imports torch
     module = importlib.import_module(COMMANDS[command][0])
     return int(module.main(rest, prog=f"colorization {command}") or 0)
 

@@ -19,22 +19,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from colorization import prefer_passive_omp_waits
 
-from colorization.color import compose_srgb8
-from colorization.inference.colorizer import Colorizer, load_colorizer
-from colorization.io.frames import ANIMATED_FORMATS, read_frames
-from colorization.io.image_files import (
-    DecodedImage,
-    ImageReadError,
-    find_inputs,
-    read_image,
-    resolve_path,
-    save_format,
-    write_image,
-)
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+    from colorization.inference.colorizer import Colorizer
+
+# torch, the network and the image codecs are imported when photos are coloured, not to parse the arguments:
+# `colorize --help` and a bad argument answer at once.
 
 DEFAULT_OUT_DIR = "colorized"
 COMPARE_SUFFIX = "_compare"
@@ -42,6 +38,11 @@ COMPARE_SUFFIX = "_compare"
 
 def side_by_side(lightness: torch.Tensor, rgb: np.ndarray, chunk_rows: int = 64) -> np.ndarray:
     """Gray rendering of ``L*`` ``[1,H,W]`` | colour ``rgb`` ``[H,W,3]`` -> ``[H,2W,3]`` uint8."""
+    import numpy as np
+    import torch
+
+    from colorization.color import compose_srgb8
+
     gray = compose_srgb8(lightness.cpu(), torch.zeros(2, 1, 1), chunk_rows).numpy()
     return np.concatenate([gray, rgb], axis=1)
 
@@ -73,6 +74,8 @@ def _plan_outputs(
 ) -> list[tuple[Path, Path]]:
     """``(input, output)`` pairs; refuses (reports and drops) outputs that would overwrite an input or another
     output."""
+    from colorization.io.image_files import resolve_path
+
     inputs = {resolve_path(p) for p, _ in pairs}
     taken: dict[Path, Path] = {}
     planned = []
@@ -102,6 +105,8 @@ def _colorize_frames(
 ) -> int:
     """Colour every frame of an animated / multi-page ``src`` and write them to ``dst`` (and its comparison)
     with the same timing; returns the number of files written (0 or 1), reporting why when 0."""
+    from colorization.io.image_files import ImageReadError
+
     try:
         _write_frames(colorizer, src, dst, args)
         return 1
@@ -113,6 +118,9 @@ def _colorize_frames(
 
 
 def _write_frames(colorizer: Colorizer, src: Path, dst: Path, args: argparse.Namespace) -> None:
+    from colorization.io.frames import read_frames
+    from colorization.io.image_files import save_format, write_image
+
     frames = read_frames(src)
     fmt = save_format(frames.format, dst)
     rgbs = colorizer.colorize_decoded(frames.images)
@@ -137,6 +145,17 @@ def _progress(enabled: bool):
 
 def run(args: argparse.Namespace, progress_min_files: int = 4) -> int:
     """The ``colorize`` command; returns the exit status (0 all written, 1 some failed, 2 nothing to do)."""
+    from colorization.inference.colorizer import load_colorizer
+    from colorization.io.frames import ANIMATED_FORMATS
+    from colorization.io.image_files import (
+        DecodedImage,
+        ImageReadError,
+        find_inputs,
+        read_image,
+        save_format,
+        write_image,
+    )
+
     out_dir = Path(args.out)
     errors: list[str] = []
 
@@ -202,11 +221,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     local web page instead (:mod:`colorization.serve.app`, its own options)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if "--serve" in argv:
+        prefer_passive_omp_waits()
         from colorization.serve.app import main as serve_main
 
         return serve_main([a for a in argv if a != "--serve"])
+    prefer_passive_omp_waits()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # inference never needs the hub; fail fast if anything asks
-    return run(_parse_args(argv))
+    args = _parse_args(argv)
+    try:
+        return run(args)
+    except KeyboardInterrupt:
+        # Every file is written whole or not at all; what was written stays.
+        print(f"colorize: interrupted; the files written so far are in {args.out}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

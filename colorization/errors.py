@@ -1,4 +1,5 @@
-"""The project's own exception type for a bad option, and the checks that raise it.
+"""The project's own exception type for a bad option (the user error: one line, no traceback), and the checks that
+raise it.
 
 A message is one sentence naming the option as a user sets it (``model.width=-1``), its value and what is
 allowed, so :func:`colorization.runs.job.describe_error` puts it as-is in ``job_status.json``. Each value is
@@ -69,3 +70,17 @@ def require_choice(option: str, value: object, allowed: Sequence[object], meanin
     """A :class:`ConfigError` naming ``option`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ConfigError(f"{option}={value!r}: must be one of {', '.join(map(str, allowed))} ({meaning})")
+
+
+def user_error(e: BaseException) -> ConfigError | None:
+    """The :class:`ConfigError` behind ``e`` (``e`` itself or what it was raised from, e.g. the one under Hydra's
+    ``InstantiationException``), or ``None`` when ``e`` is a bug. A user error is shown as its one line; a bug
+    keeps its traceback."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = e
+    while cause is not None and cause not in seen:
+        if isinstance(cause, ConfigError):
+            return cause
+        seen.append(cause)
+        cause = cause.__cause__
+    return None

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig
 
-from colorization.config import instantiate_dict  # importing it registers the config resolvers
-from colorization.config_checks import check_before_build
-from colorization.integrations.wandb import log_test_table
-from colorization.io.json_files import write_json
-from colorization.metrics import write_image_metrics
-from colorization.reports.report_html import write_run_report
-from colorization.reports.run_report import final_metrics, log_config, print_locations
-from colorization.runs.job import run_job
-from colorization.training.resume import prepare_fit, resolve_ckpt_path  # noqa: F401 - resolve_ckpt_path: API
+import colorization
+import colorization.config  # noqa: F401 - importing it registers the config resolvers (light: no torch)
+from colorization.runs.user_errors import run_command
+
+if TYPE_CHECKING:
+    import lightning as L
+
+# Lightning, torch and the rest are imported inside train(): `python train.py --help` and a config typo answer
+# before they would have loaded (torch alone takes ~2 s).
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +32,8 @@ CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 def write_test_images(module: L.LightningModule, datamodule: L.LightningDataModule, path: Path) -> Path | None:
     """``test_images.csv`` from the last test's per-image metrics (all ranks'; call on rank zero), or ``None``
     when that test kept none (its batches carried no positions)."""
+    from colorization.metrics import write_image_metrics
+
     tested = getattr(module, "test_images", None)
     if tested is None or not hasattr(datamodule, "image_ids"):
         return None
@@ -42,6 +42,17 @@ def write_test_images(module: L.LightningModule, datamodule: L.LightningDataModu
 
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Fit and test one configuration; returns ``{"metrics": {...}, "best_ckpt": ..., ...}``."""
+    import lightning as L
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from colorization.config import instantiate_dict
+    from colorization.config_checks import check_before_build
+    from colorization.integrations.wandb import log_test_table
+    from colorization.io.json_files import write_json
+    from colorization.reports.report_html import write_run_report
+    from colorization.reports.run_report import final_metrics, log_config, print_locations
+    from colorization.training.resume import prepare_fit
+
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -60,7 +71,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # ckpt_path resolved (last -> the newest readable checkpoint) and checked against this run before fitting;
         # the CSV logger told where to continue its file.
         ckpt_path = prepare_fit(trainer, module, loggers, cfg.get("ckpt_path"), output_dir)
-        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)  # data, never code
     fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
 
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -95,10 +106,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def main() -> float | None:
+    """``python train.py``: the short usage for ``--help`` (:func:`~colorization.config.answer_help`), else Hydra."""
+    if colorization.config.answer_help("train", CONFIG_DIR):
+        return None
+    return hydra_main()
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    return run_job(cfg, train)
+def hydra_main(cfg: DictConfig) -> float | None:
+    return run_command(cfg, train)
 
 
 if __name__ == "__main__":
+    colorization.prefer_passive_omp_waits()  # python -m colorization.train: before anything imports torch
     main()

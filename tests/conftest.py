@@ -18,6 +18,10 @@ os.environ.setdefault("WANDB_DISABLE_GIT", "true")
 # see the hub_cache fixture). Set before huggingface_hub is imported: it reads HF_HOME once.
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="colorization-tests-hf-")
 
+from colorization import prefer_passive_omp_waits  # noqa: E402
+
+prefer_passive_omp_waits()  # as every entry point does, before torch loads OpenMP (and for every subprocess)
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -19,6 +19,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from colorization.color import rgb_to_lab8
+from colorization.data.kaggle import DatasetError
 from colorization.io.image_files import IMAGE_SUFFIXES, decode_pil, image_files_under, read_image
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def scan_images(root: str | Path, gray_tolerance: int = 2, check_colour: bool = 
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"image folder {root} does not exist")
+        raise DatasetError(f"data.root={root}: no such folder; pass a folder of colour photos (searched recursively)")
     result = ScanResult()
     for path in image_files_under(root):
         try:
@@ -131,8 +132,8 @@ class ImageFolderLab(Dataset):
         else:
             self.files, self.skipped_gray, self.unreadable = [Path(f) for f in files], [], []
         if not self.files:
-            raise FileNotFoundError(f"no usable colour images under {self.root} "
-                                    f"(suffixes: {', '.join(IMAGE_SUFFIXES)})")
+            raise DatasetError(f"data.root={self.root}: no usable colour images in it (suffixes: "
+                               f"{', '.join(IMAGE_SUFFIXES)}); pass a folder of colour photos")
         self._bad: set[int] = set()
 
     def __len__(self) -> int:

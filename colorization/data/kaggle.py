@@ -19,12 +19,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
+from colorization.errors import ConfigError
+
 GRAY_FILE = Path("l") / "gray_scale.npy"
 _AB_NAME = re.compile(r"^ab(\d+)\.npy$")
 
 
-class DatasetError(ValueError):
-    """A dataset on disk is missing or malformed; the message names the file and what was expected."""
+class DatasetError(ConfigError):
+    """A dataset on disk is missing or malformed; the message names the file and what was expected (a user error:
+    one line, no traceback)."""
 
 
 def _ab_files(root: Path) -> list[Path]:
@@ -70,7 +73,8 @@ class KaggleLabDataset(Dataset):
                  names: Sequence[str] | None = None) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise DatasetError(f"dataset folder {self.root} does not exist; expected {self.root / GRAY_FILE}")
+            raise DatasetError(f"data.root={self.root}: no such folder; pass the folder that holds "
+                               f"{GRAY_FILE} and ab/ab/ab1.npy ... (the Kaggle download's layout)")
         self._open_arrays()
         total = self._gray.shape[0]
         if indices is None:

@@ -32,6 +32,7 @@ from PIL import Image
 from colorization.color import ab_to_normalized, lab8_to_normalized, rgb_to_lab8, upsample_ab
 from colorization.color.chunks import for_each_chunk
 from colorization.data.folder import scan_images
+from colorization.data.kaggle import DatasetError
 from colorization.inference.colorizer import Colorizer, load_colorizer
 from colorization.io.image_files import DecodedImage, ImageReadError, read_image
 from colorization.io.json_files import write_json
@@ -116,9 +117,9 @@ def evaluate_folder(
             out.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(colorizer.compose(image.lightness, ab_small)).save(out)
     if evaluated == 0:
-        raise FileNotFoundError(f"no colour photo under {root} could be evaluated "
-                                f"({len(scan.grayscale)} grayscale, {len(unreadable)} unreadable, "
-                                f"{len(too_small)} smaller than {min_side} px)")
+        raise DatasetError(f"data.root={root}: no colour photo in it could be evaluated "
+                           f"({len(scan.grayscale)} grayscale, {len(unreadable)} unreadable, "
+                           f"{len(too_small)} smaller than {min_side} px)")
     values = {f"test/{k}": float(v) for k, v in meter.compute().items()}
     counts = {"images": evaluated, "skipped_grayscale": len(scan.grayscale), "skipped_unreadable": len(unreadable),
               "skipped_too_small": len(too_small)}

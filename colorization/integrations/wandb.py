@@ -1,5 +1,6 @@
 """Every Weights & Biases call of the project: the logger (offline unless the user is logged in, never a login
-prompt), the sample images, the test table, where a run lives, and closing the run at the end of a job."""
+prompt, never a run lost to a W&B that does not answer), the sample images, the test table, where a run lives
+(all of it in the run dir), and closing the run at the end of a job."""
 
 from __future__ import annotations
 
@@ -17,11 +18,17 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from colorization.distributed.rank import env_global_rank
+from colorization.io.http_probe import probe_url
 
 log = logging.getLogger(__name__)
 
 # Beside the W&B runs of a run dir: the id of its run, so a resumed job continues it.
 RUN_ID_FILE = "run_id"
+# W&B's server when WANDB_BASE_URL does not name another (a W&B Server install).
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+# W&B's folders (environment variable -> its folder under <run dir>/wandb): the data folder holds the staged
+# pictures of logged tables, the cache its service's logs, the artifact folder what a run downloads.
+WANDB_FOLDERS = {"WANDB_DATA_DIR": "data", "WANDB_CACHE_DIR": "cache", "WANDB_ARTIFACT_DIR": "artifacts"}
 
 
 def wandb_logged_in() -> bool:
@@ -59,30 +66,89 @@ def _resuming(save_dir: Path, ckpt_path: str | None) -> bool:
     return ckpt_path is not None or any(save_dir.glob("hpc_ckpt_*.ckpt"))
 
 
-def wandb_logger(save_dir: str, ckpt_path: str | None = None, **kwargs: Any) -> WandbLogger:
-    """A Lightning ``WandbLogger`` whose files live in the run dir (``<save_dir>/wandb``).
+def keep_wandb_files_in(save_dir: str | Path) -> None:
+    """Point W&B's own folders into ``<save_dir>/wandb``, so everything a run logs lives in its run dir.
 
-    Offline by default; ``WANDB_MODE=online`` or a ``wandb login`` switches to online. Extra kwargs go to
-    ``wandb.init`` (group, tags, job_type, ...). The run id is kept in ``<save_dir>/wandb/run_id``; a job that
-    resumes in the same dir (``ckpt_path`` set, or a SLURM requeue) continues that W&B run (``id=<that id>``,
-    ``resume="allow"``) instead of opening another one. An ``id`` in kwargs wins.
+    By default W&B stages a table's pictures under ``~/.local/share/wandb/artifacts/staging`` (the offline run
+    then holds only references to them), its service logs under ``~/.cache/wandb`` and downloads under
+    ``./artifacts``: a run dir copied off a compute node, or synced after HOME was cleaned, lost its pictures.
+    Environment variables are the only switch W&B has for these; the job boundary restores the environment after
+    each job, so the next job of a sweep points them into its own dir.
+    """
+    for variable, folder in WANDB_FOLDERS.items():
+        os.environ[variable] = str(Path(save_dir) / "wandb" / folder)
+
+
+def wandb_unreachable(wait_s: float) -> str | None:
+    """Why W&B's server (``WANDB_BASE_URL``, else api.wandb.ai) cannot be used online, as a short phrase, or
+    ``None`` when it answers within ``wait_s`` seconds (any HTTP status: the server is there)."""
+    url = os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL).rstrip("/")
+    answer = probe_url(url, wait_s)
+    return None if isinstance(answer, int) else answer
+
+
+def open_wandb_run(init: dict[str, Any], mode: str, online_wait_s: float) -> Any:
+    """``wandb.init(**init)`` in ``mode``, never costing the run: online only when W&B answers within
+    ``online_wait_s`` seconds (the probe, and then ``wandb.init``'s own ``init_timeout``); otherwise one warning
+    line and the run goes on offline in the same dir, named with the command that uploads it later."""
+    import wandb
+
+    settings = wandb.Settings(init_timeout=online_wait_s)
+    if mode == "online":
+        reason = wandb_unreachable(online_wait_s)
+        if reason is None:
+            try:
+                return wandb.init(mode="online", settings=settings, **init)
+            except (wandb.Error, OSError, TimeoutError) as e:  # no answer in time, a refused key, a proxy's 404
+                reason = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0]}"
+                wandb.teardown()  # W&B's service still holds the run id that failed; a fresh one lets it go
+        run = wandb.init(mode="offline", settings=settings, **init)
+        offline_dir = Path(run.dir).parent  # run.dir is <offline-run dir>/files
+        log.warning("W&B is not reachable online (%s): this run logs offline in %s; upload it once online with "
+                    "`wandb sync %s`", reason, offline_dir, offline_dir)
+        return run
+    return wandb.init(mode=mode, settings=settings, **init)
+
+
+def wandb_logger(save_dir: str, ckpt_path: str | None = None, online_wait_s: float = 15.0, log_model: bool = False,
+                 **kwargs: Any) -> WandbLogger:
+    """A Lightning ``WandbLogger`` whose run lives in the run dir (``<save_dir>/wandb``, W&B's staging, cache and
+    artifact folders included: :func:`keep_wandb_files_in`).
+
+    Offline by default; ``WANDB_MODE=online`` or a ``wandb login`` switches to online, when W&B answers within
+    ``online_wait_s`` seconds (:func:`open_wandb_run`; else the run goes on offline). Extra kwargs go to
+    ``wandb.init`` (project, entity, group, tags, job_type, ...). The run id is kept in
+    ``<save_dir>/wandb/run_id``; a job that resumes in the same dir (``ckpt_path`` set, or a SLURM requeue)
+    continues that W&B run (``id=<that id>``, ``resume="allow"``) instead of opening another; a fresh job opens a
+    new run (no resume lookup). An ``id`` in kwargs wins, and is continued when W&B knows it.
+
+    Rank zero opens the run here, before the trainer exists, so that a W&B that does not answer is known (and
+    left) before anything trains; the other ranks' loggers never open one.
     """
     mode = wandb_mode()
-    # Never wait on a terminal for a key: an offline run needs none, and an online run without one should fail.
+    # Never wait on a terminal for a key: an offline run needs none, and an online run without one goes offline.
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
     root = Path(save_dir)
     root.mkdir(parents=True, exist_ok=True)
-    run_id = kwargs.pop("id", None) or (stored_run_id(root) if _resuming(root, ckpt_path) else None)
+    keep_wandb_files_in(root)
+    given = kwargs.pop("id", None)
+    run_id = given or (stored_run_id(root) if _resuming(root, ckpt_path) else None)
+    resume = "allow" if run_id is not None else None
     if run_id is None:
         run_id = secrets.token_hex(4)  # 8 characters from [0-9a-f], as W&B's own ids: unique per project
-    else:
+    elif not given:
         log.info("W&B: continuing run %s", run_id)
-    if env_global_rank() == 0:  # rank zero owns the run (the other ranks' loggers never open it)
-        (root / "wandb").mkdir(exist_ok=True)
-        (root / "wandb" / RUN_ID_FILE).write_text(run_id + "\n")
-    return WandbLogger(save_dir=save_dir, mode=mode, offline=(mode == "offline"), id=run_id, resume="allow",
-                       **kwargs)
+    init = {"dir": str(root), "id": run_id, "resume": resume, **kwargs}
+    if env_global_rank() != 0:  # rank zero owns the run (the other ranks' loggers never open it)
+        return WandbLogger(save_dir=save_dir, id=run_id, log_model=log_model, **kwargs)
+    (root / "wandb").mkdir(exist_ok=True)
+    (root / "wandb" / RUN_ID_FILE).write_text(run_id + "\n")
+    run = open_wandb_run(init, mode, online_wait_s)
+    # What Lightning's logger does to a run it opens itself: every value is plotted against the trainer's step.
+    run.define_metric("trainer/global_step")
+    run.define_metric("*", step_metric="trainer/global_step", step_sync=True)
+    return WandbLogger(save_dir=save_dir, id=run_id, experiment=run, log_model=log_model, **kwargs)
 
 
 def wandb_loggers(trainer: Any) -> list[WandbLogger]:
@@ -130,13 +196,14 @@ def log_test_images_table(
 
 
 def describe_wandb_runs(trainer: Any) -> list[str]:
-    """Where each W&B run of the trainer lives, for the end-of-run table: ``<dir> (offline: ... | url)``."""
+    """Where each W&B run of the trainer lives, for the end-of-run table: ``<dir> (<url>)`` online,
+    ``<dir> (offline: upload it with `wandb sync <dir>`)`` offline."""
     out = []
     for logger in wandb_loggers(trainer):
         run = logger.experiment
-        where = getattr(run, "dir", None) or logger.save_dir
-        mode = "offline: `wandb sync` it to upload" if getattr(run, "offline", False) else getattr(run, "url", "")
-        out.append(f"{Path(where).parent} ({mode})")
+        where = Path(getattr(run, "dir", None) or logger.save_dir).parent  # run.dir is <W&B run dir>/files
+        offline = getattr(run, "offline", False)
+        out.append(f"{where} ({f'offline: upload it with `wandb sync {where}`' if offline else run.url})")
     return out
 
 
@@ -155,22 +222,23 @@ def finish_wandb_run(exit_code: int = 0) -> None:
 
 def log_study_run(save_dir: str | Path, group: str, images: dict[str, Path], table_columns: Sequence[str],
                   table_rows: Sequence[Sequence[Any]], project: str = "colorization", entity: str | None = None,
-                  name: str | None = None) -> Path:
+                  name: str | None = None, online_wait_s: float = 15.0) -> Path:
     """One W&B run of job type ``study`` in ``group`` (the sweep's jobs' group): each PNG of ``images``
     (key -> path) as an image and ``study/summary`` as a table (``table_columns``, one row per group).
 
     The run lives in ``<save_dir>/wandb`` and follows :func:`wandb_logger`'s rules (offline unless logged in or
-    ``WANDB_MODE`` says otherwise, never a prompt). Returns the run's directory (``.../wandb/offline-run-*`` or
-    ``run-*``), after the run is closed.
+    ``WANDB_MODE`` says otherwise, online only when W&B answers within ``online_wait_s`` s, never a prompt).
+    Returns the run's directory (``.../wandb/offline-run-*`` or ``run-*``), after the run is closed.
     """
     import wandb
 
-    mode = wandb_mode()
     os.environ.setdefault("WANDB_SILENT", "true")
     os.environ.setdefault("WANDB_DISABLE_GIT", "true")
     Path(save_dir).mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, entity=entity, group=group, job_type="study", name=name, dir=str(save_dir),
-                     mode=mode, reinit="create_new")
+    keep_wandb_files_in(save_dir)
+    init = {"project": project, "entity": entity, "group": group, "job_type": "study", "name": name,
+            "dir": str(save_dir), "reinit": "create_new"}
+    run = open_wandb_run(init, wandb_mode(), online_wait_s)
     try:
         run.log({key: wandb.Image(str(path)) for key, path in images.items()})
         run.log({"study/summary": wandb.Table(columns=list(table_columns), data=[list(r) for r in table_rows])})

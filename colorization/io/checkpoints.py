@@ -19,6 +19,8 @@ from typing import Any
 
 import torch
 
+from colorization.errors import ConfigError
+
 __all__ = ["CHECKPOINT_FORMAT_VERSION", "CheckpointError", "network_parts", "read_checkpoint", "safe_load"]
 
 # Written into every checkpoint by the training module; raise it when a change makes older checkpoints unreadable.
@@ -26,8 +28,9 @@ CHECKPOINT_FORMAT_VERSION = 1
 CODE_WARNING = "holds Python objects that would run code when loaded; only load checkpoints of train.py"
 
 
-class CheckpointError(ValueError):
-    """A file that is not a readable ``train.py`` checkpoint; the message starts with the path."""
+class CheckpointError(ConfigError):
+    """A file that is not a readable ``train.py`` checkpoint; the message starts with the path (a user error: one
+    line, no traceback)."""
 
 
 def safe_load(path: str | os.PathLike, mmap: bool = True) -> Any:

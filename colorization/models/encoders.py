@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import timm
 from torch import nn
 
 from colorization.errors import ConfigError, require_number
+from colorization.io.http_probe import probe_url
 from colorization.models.weights import (
     EFFICIENTNET_LITE0_ENCODER,
     EFFICIENTNET_LITE0_PACKAGE,
@@ -54,27 +52,15 @@ def hub_offline_reason(timeout_s: float = 2.0) -> str | None:
     """Why the weights hub cannot be reached (a short phrase), or None when it answers with a 2xx/3xx.
 
     HF_HUB_OFFLINE wins; otherwise one HEAD request to the hub (HF_ENDPOINT if set), bounded by `timeout_s`
-    in total: it runs in a daemon thread, because DNS lookups ignore socket timeouts. A bare TCP connect is
-    not enough: sandboxes often accept any connection and then hang, which is where timm retries for ~46 s.
+    in total (:func:`colorization.io.http_probe.probe_url`), where timm would retry for ~46 s.
     """
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
         return "HF_HUB_OFFLINE is set"
     endpoint = os.environ.get("HF_ENDPOINT", DEFAULT_HUB_ENDPOINT).rstrip("/")
-    result: list[str | None] = []
-
-    def probe() -> None:
-        try:
-            with urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout_s):
-                result.append(None)
-        except urllib.error.HTTPError as e:  # e.g. a sandbox's proxy answering 404 for every host
-            result.append(f"{endpoint} answered HTTP {e.code}")
-        except (OSError, ValueError) as e:
-            result.append(f"{endpoint} is unreachable: {e.__class__.__name__}")
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout_s)
-    return result[0] if result else f"{endpoint} did not answer within {timeout_s:g} s"
+    answer = probe_url(endpoint, timeout_s)
+    if isinstance(answer, int):  # a 4xx: e.g. a sandbox's proxy answering 404 for every host
+        return None if answer < 400 else f"{endpoint} answered HTTP {answer}"
+    return answer
 
 
 def create_encoder(

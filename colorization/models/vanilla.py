@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,8 @@ from colorization.errors import ConfigError, require_int, require_ints
 from .base import ColorizationNet
 from .blocks import ConvBNReLU, UpsamplingDecoder
 from .registry import register_model
+
+log = logging.getLogger(__name__)
 
 
 class PlainEncoder(nn.Module):
@@ -61,7 +64,14 @@ class VanillaCNN(ColorizationNet):
         head_kernel_size: int = 1,
         pad_mode: str = "replicate",
         output_stride: int = 1,
+        pretrained: bool = False,
+        weights: str | None = None,
     ) -> None:
+        # Every model config takes the same weight switches, so one sweep can mix models
+        # (`-m model=vanilla,resnet,unet model.pretrained=false`); vanilla has no encoder to start from them.
+        if pretrained or weights is not None:
+            asked = "model.pretrained=true" if weights is None else f"model.weights={weights}"
+            log.info("%s: vanilla has no pretrained weights to load; it starts from scratch", asked)
         widths = require_ints("model.widths", widths, "channels of each downsampling stage")
         require_int("model.convs_per_stage", convs_per_stage, "conv layers per encoder stage")
         require_int("model.decoder_convs", decoder_convs, "conv layers per decoder block")
@@ -88,6 +98,7 @@ def vanilla(out_channels: int, **kwargs: Any) -> VanillaCNN:
     `widths`: channels per downsampling stage (stride 2**len(widths)); `convs_per_stage` / `decoder_convs`:
     conv-BN-ReLU layers per encoder stage / decoder block; `head_stride`: where the head runs (1 = full size;
     configs and checkpoints made before `output_stride` meant the output's resolution called it
-    `output_stride`); `output_stride`: the output's resolution (the loss's).
+    `output_stride`); `output_stride`: the output's resolution (the loss's). `pretrained` / `weights` are
+    accepted as every model's are and load nothing (no encoder was pretrained; an INFO line says so).
     """
     return VanillaCNN(out_channels, **kwargs)

@@ -13,13 +13,15 @@ import timm
 import torch
 from torch import nn
 
+from colorization.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 EFFICIENTNET_LITE0_PACKAGE = "efficientnet_lite0_package"
 EFFICIENTNET_LITE0_ENCODER = "tf_efficientnet_lite0"
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(ConfigError, RuntimeError):
     """Pretrained weights were asked for but cannot be obtained (offline, missing file, missing package)."""
 
 

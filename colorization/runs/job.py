@@ -24,9 +24,11 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
+from colorization.errors import user_error
 from colorization.integrations.wandb import finish_wandb_run
 from colorization.runs.status import STATUS_FILE, JobStatus
 from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name, slurm_requeue
+from colorization.runs.user_errors import log_traceback_to_file
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +231,11 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
         if not in_multirun():
             log.error("job failed: %s", error)
             raise
-        log.error("job failed: %s\n%s", error, traceback.format_exc())
+        if user_error(e) is not None:  # its one line on the console, its traceback in the job's log file
+            log.error("job failed: %s", error)
+            log_traceback_to_file(log, e)
+        else:
+            log.error("job failed: %s\n%s", error, traceback.format_exc())
         return math.nan
     log.info("job done: rank %d, model %s, loss %s, %.1f s", rank, info["model"], info["loss"], time.time() - start)
     if rank == 0:

@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,16 +113,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         page = build_page(models, results, args.max_pixels)
         page.queue(default_concurrency_limit=1)  # one photo at a time through the networks
         try:
+            # quiet: no `share=True` hint (nothing leaves this machine); prevent_thread_lock: this loop, not
+            # Gradio's, waits for Ctrl-C / SIGTERM, so a stop prints no "Keyboard interruption" line.
             page.launch(server_name=args.host, server_port=args.port, share=False, inbrowser=False,
                         theme=local_theme(), footer_links=["api", "settings"], run_history=False, ssr_mode=False,
-                        pwa=False, mcp_server=False, enable_monitoring=False, show_error=True,
+                        pwa=False, mcp_server=False, enable_monitoring=False, show_error=True, quiet=True,
+                        prevent_thread_lock=True,
                         max_file_size=args.max_pixels * BYTES_PER_PIXEL_MAX + HEADER_SLACK)
+            print(f"serving on {page.local_url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+            while True:
+                time.sleep(0.5)
         except OSError as e:
             print(f"error: cannot listen on {args.host}:{args.port} ({e}); pass a free --port", file=sys.stderr)
             return 2
         except KeyboardInterrupt:
             pass
         finally:
-            page.close()
+            page.close(verbose=False)
     return 0
 

@@ -5,7 +5,10 @@ launchers and callbacks, exit codes). What a single run does is tested in proces
 from __future__ import annotations
 
 import csv
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 from omegaconf import DictConfig, OmegaConf
@@ -42,6 +45,33 @@ def test_train_and_eval_command_lines(tmp_path, sample_data_dir):
     assert read_json(eval_dir / "job_status.json")["status"] == "ok"
     for key in ("test/psnr", "test/ssim", "test/dcf", "test/auc", "test/psnr_gray"):
         assert eval_metrics[key] == pytest.approx(metrics[key], rel=1e-4, abs=1e-4), key
+
+
+@pytest.mark.parametrize(("command", "code", "says"), [
+    (["train.py", "--help"], 0, "usage: python train.py [-m] [group=option ...] [key=value ...]"),
+    (["eval.py", "-h"], 0, "usage: python eval.py ckpt_path=PATH [group=option ...] [key=value ...]"),
+    (["-m", "colorization.cli", "--help"], 0, "usage: colorize [-h]"),
+    (["train.py", "model=resnt"], 1, "Could not find 'model/resnt'"),
+])
+def test_help_and_a_config_typo_answer_before_torch_loads(tmp_path, command, code, says):
+    """Fast start: parsing the command line never imports torch (~2 s alone); the work does."""
+    args = [str(REPO / command[0]), *command[1:]] if command[0].endswith(".py") else command
+    proc = subprocess.run([sys.executable, "-X", "importtime", *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == code and says in proc.stdout + proc.stderr, proc.stdout + proc.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time")}
+    assert not {"torch", "lightning", "wandb"} & imported
+    if command[0] == "train.py" and code == 0:  # the groups, not the resolved config
+        assert "model: encoder_decoder, " in proc.stdout and "_target_" not in proc.stdout
+
+
+def test_importing_the_package_changes_nothing(tmp_path):
+    """OMP_WAIT_POLICY is the entry points' business (before torch loads OpenMP), not a side effect of an import."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    check = "import os, colorization; print(os.environ.get('OMP_WAIT_POLICY'))"
+    proc = subprocess.run([sys.executable, "-c", check], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**env, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.strip() == "None", proc.stderr
 
 
 def test_multirun_two_models_two_seeds_summary_and_wandb(tmp_path, sample_data_dir):
@@ -98,6 +128,35 @@ def test_failing_job_is_marked_failed_and_the_sweep_goes_on(tmp_path, sample_dat
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "learning rate" in rows[1]["error"].lower()
     assert (sweep / "2" / "metrics.json").exists()
+    # A user error in a sweep is its one line on the console; the traceback is in the job's log only.
+    output = proc.stdout + proc.stderr
+    assert "Traceback" not in output and output.count(f"job failed: {rows[1]['error']}") == 1
+    assert "Traceback" in (sweep / "1" / "train.log").read_text()
+
+
+@pytest.mark.slow  # three jobs; each model's switch itself: tests/unit/test_config.py
+def test_a_sweep_mixing_vanilla_with_encoder_networks_takes_the_same_switches(tmp_path, sample_data_dir):
+    run_entry("train.py", ["-m", "model=vanilla,resnet,unet", "model.pretrained=false", "logger=none", *TINY],
+              tmp_path, sample_data_dir)
+    rows = list(csv.DictReader((only_dir(tmp_path / "multirun") / "jobs.csv").open()))
+    assert [(r["model"], r["status"]) for r in rows] == [("vanilla", "ok"), ("resnet", "ok"), ("unet", "ok")]
+    assert [r["encoder_weights"] for r in rows] == ["scratch", "scratch", "scratch"]
+
+
+@pytest.mark.slow  # one process per command; the sentences themselves are tested in process
+@pytest.mark.parametrize(("script", "args", "line"), [
+    ("train.py", ["data=folder", "data.root=/nope"],
+     "job failed: DatasetError: data.root=/nope: no such folder; pass a folder of colour photos (searched "
+     "recursively)"),
+    ("eval.py", [], "job failed: ConfigError: ckpt_path is not set: pass the checkpoint to evaluate, e.g. python "
+                    "eval.py ckpt_path=outputs/<date>/<time>/checkpoints/last.ckpt"),
+])
+def test_a_user_error_is_one_line_and_its_traceback_is_in_the_log(tmp_path, sample_data_dir, script, args, line):
+    proc = run_entry(script, args, tmp_path, sample_data_dir, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 1 and "Traceback" not in output and output.count(line) == 1, output[-3000:]
+    (log,) = (tmp_path / "outputs").glob(f"*/*/{script.removesuffix('.py')}.log")
+    assert "Traceback (most recent call last)" in log.read_text()
 
 
 @pytest.mark.slow

@@ -491,3 +491,17 @@ def test_apng_webp_and_multi_page_tiff_keep_their_frames(ckpt, real_photos, tmp_
     frames = read_frames(tmp_path / "out" / f"in{suffix}")
     assert len(frames.images) == 2 and all(np.ptp(f.rgb8().astype(int), axis=2).mean() > 10 for f in frames.images)
     assert (frames.durations, frames.loop) == (([120, 240], 3) if timed else ([0, 0], None))
+
+
+def test_ctrl_c_is_one_line_and_exit_130(ckpt, real_photos, tmp_path, capsys, monkeypatch):
+    """Ctrl-C while colouring: what was written stays (each file whole), one line says where, no traceback."""
+    import colorization.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    Image.fromarray(real_photos["skimage_coffee"][:40, :48]).save(tmp_path / "a.png")
+    code = main([str(tmp_path / "a.png"), "--ckpt", str(ckpt), "--out", str(tmp_path / "out")])
+    assert code == 130
+    assert capsys.readouterr().err == f"colorize: interrupted; the files written so far are in {tmp_path / 'out'}\n"

@@ -17,11 +17,13 @@ from PIL import Image
 
 from colorization.cli import main as colorize_main
 from colorization.color import lab8_to_normalized, render_normalized, rgb_to_lab8
-from colorization.eval import CONFIG_DIR, evaluate
+from colorization.data import DatasetError
+from colorization.eval import CONFIG_DIR, evaluate, evaluate_command, name_the_checkpoint
 from colorization.inference.colorizer import colorize, load_colorizer
 from colorization.inference.folder_eval import evaluate_folder
 from colorization.metrics import METRIC_KEYS, ab_auc, colorfulness
 from tests.support.checkpoints import save_checkpoint, tiny_module
+from tests.support.in_process import run_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 # Odd, non-square sizes: whole photos, never crops or squares.
@@ -83,11 +85,15 @@ def folder_run(ckpt, photo_dir, tmp_path_factory) -> tuple[dict, Path]:
 
 @pytest.mark.slow  # an eval.py process (~7 s); folder evaluation itself runs in-process in the tests above
 def test_eval_py_command_line_writes_metrics_and_counts(ckpt, photo_dir, tmp_path):
-    """The one subprocess run: the Hydra command line, its run dir and its job status."""
+    """The one subprocess run: the Hydra command line, its run dir and its job status. The folder holds a corrupt
+    file: as `colorize`, eval does every photo it can, then exits 1 with one line naming the file."""
     run_dir = tmp_path / "run"
     proc = _run_eval(["data=folder", f"data.root={photo_dir}", f"ckpt_path={ckpt}", "size=32", "device=cpu",
                       f"hydra.run.dir={run_dir}"], tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = (f"DatasetError: data.root={photo_dir}: 1 unreadable file(s) skipped ({photo_dir / 'broken.jpg'}); "
+            "metrics.json covers the other 2 photo(s): fix or remove them")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).count(line) == 1
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert {f"test/{k}" for k in METRIC_KEYS} <= set(metrics)
     assert all(np.isfinite(metrics[f"test/{k}"]) for k in METRIC_KEYS)
@@ -96,7 +102,27 @@ def test_eval_py_command_line_writes_metrics_and_counts(ckpt, photo_dir, tmp_pat
     # The biased head colours the photos: the prediction is not the gray baseline.
     assert metrics["test/psnr"] != pytest.approx(metrics["test/psnr_gray"], abs=1e-3)
     status = json.loads((run_dir / "job_status.json").read_text())
-    assert status["status"] == "ok" and any(f.endswith("broken.jpg") for f in status["unreadable_files"])
+    # The log and the status name the checkpoint's network, not "model None, loss None".
+    assert (status["status"], status["error"], status["model"], status["loss"]) == ("failed", line, "vanilla", "l1")
+    assert "model vanilla, loss l1" in (run_dir / "eval.log").read_text()
+
+
+def test_eval_of_a_folder_with_an_unreadable_file_fails_after_writing_its_metrics(ckpt, photo_dir, tmp_path):
+    """One rule for skipped inputs, colorize's: everything readable is done, then exit status 1 naming the file."""
+    overrides = ["data=folder", f"data.root={photo_dir}", f"ckpt_path={ckpt}", "size=32", "device=cpu"]
+    with pytest.raises(DatasetError) as failed:
+        run_in_process("eval", evaluate_command, overrides, tmp_path / "run", tmp_path / "data")
+    assert str(failed.value) == (f"data.root={photo_dir}: 1 unreadable file(s) skipped ({photo_dir / 'broken.jpg'});"
+                                 " metrics.json covers the other 2 photo(s): fix or remove them")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["images"] == 2
+    assert json.loads((tmp_path / "run" / "job_status.json").read_text())["status"] == "failed"
+
+
+def test_eval_names_the_checkpoints_model_and_loss(ckpt, tmp_path):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("eval", overrides=[f"ckpt_path={ckpt}", f"paths.output_dir={tmp_path}"])
+    named = name_the_checkpoint(cfg)
+    assert (named.model.name, named.loss.name) == ("vanilla", "l1")
 
 
 def test_folder_eval_in_process_returns_what_it_writes(folder_run):
@@ -140,10 +166,10 @@ def test_folder_without_colour_photos_says_so(ckpt, tmp_path):
     root = tmp_path / "grays"
     root.mkdir()
     Image.new("L", (32, 32), 128).save(root / "g.png")
-    with pytest.raises(FileNotFoundError, match=r"no colour photo .* \(1 grayscale, 0 unreadable"):
+    with pytest.raises(DatasetError, match=r"no colour photo in it could be evaluated \(1 grayscale, 0 unreadable"):
         evaluate_folder(ckpt, root, tmp_path / "run", size=32, device="cpu")
     os.symlink("loop.png", root / "loop.png")  # a symlink loop is one more unreadable file, not a traceback
-    with pytest.raises(FileNotFoundError, match=r"no colour photo .* \(1 grayscale, 1 unreadable"):
+    with pytest.raises(DatasetError, match=r"no colour photo in it could be evaluated \(1 grayscale, 1 unreadable"):
         evaluate_folder(ckpt, root, tmp_path / "run", size=32, device="cpu")
 
 

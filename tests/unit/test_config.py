@@ -108,6 +108,22 @@ def test_model_option_builds_its_network(option, tmp_path):
         assert net(torch.zeros(1, 1, 20, 12)).shape == (1, 2, 20, 12)
 
 
+@pytest.mark.parametrize("option", _options("model"))
+def test_every_model_option_takes_the_weight_switches(option, tmp_path):
+    # One sweep mixes models: `-m model=vanilla,resnet,unet model.pretrained=false` must override in each.
+    cfg = _compose("train", [f"model={option}", "model.pretrained=false", "model.weights=null"], tmp_path)
+    assert cfg.model.pretrained is False and cfg.model.weights is None
+
+
+def test_vanilla_loads_nothing_and_says_so(tmp_path, caplog):
+    cfg = _compose("train", ["model=vanilla", "model.pretrained=true", "model.width=4"], tmp_path)
+    with caplog.at_level("INFO", logger="colorization.models.vanilla"):
+        net = model_from_config(OmegaConf.to_container(cfg.model, resolve=True), out_channels=2)
+    assert type(net).__name__ == "VanillaCNN"
+    assert caplog.messages == ["model.pretrained=true: vanilla has no pretrained weights to load; it starts from "
+                               "scratch"]
+
+
 @pytest.mark.parametrize("option", [o for o in _options("model") if "efficientnet_lite0" in o])
 def test_efficientnet_lite0_models_build_that_encoder(option, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the ImageNet weights come from the installed package

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from colorization.errors import ConfigError
 from colorization.training.module import ColorizationModule
 from tests.support.in_process import train_in_process
 
@@ -36,8 +37,9 @@ def failing_train(tmp_path, overrides: list[str]) -> tuple[BaseException, str, f
 def test_a_missing_folder_fails_at_once(tmp_path):
     missing = tmp_path / "nope"
     error, line, seconds = failing_train(tmp_path, ["data=folder", f"data.root={missing}"])
-    assert isinstance(error, FileNotFoundError)
-    assert line == f"FileNotFoundError: image folder {missing} does not exist"
+    assert isinstance(error, ConfigError)
+    assert line == f"DatasetError: data.root={missing}: no such folder; pass a folder of colour photos (searched " \
+                   "recursively)"
     assert seconds < 3.0, f"{seconds:.1f} s to report a missing folder"
 
 
@@ -65,3 +67,11 @@ def test_a_bad_option_fails_before_the_source_is_read(tmp_path):
                                                 "optimizer.lr=-0.001"])
     assert line == "ConfigError: optimizer.lr=-0.001: must be a number > 0 (the learning rate)"
     assert seconds < 3.0
+
+
+@pytest.mark.usefixtures("no_module")
+def test_a_missing_kaggle_root_names_the_option(tmp_path):
+    missing = tmp_path / "kaggle"
+    _, line, _ = failing_train(tmp_path, ["data=kaggle", f"data.root={missing}"])
+    assert line == (f"DatasetError: data.root={missing}: no such folder; pass the folder that holds l/gray_scale.npy "
+                    "and ab/ab/ab1.npy ... (the Kaggle download's layout)")

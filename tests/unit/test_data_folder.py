@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from colorization.color import rgb_to_lab8
-from colorization.data import ImageFolderLab, load_rgb, scan_images
+from colorization.data import DatasetError, ImageFolderLab, load_rgb, scan_images
 from colorization.data.folder import resize_crop
 
 cv2 = pytest.importorskip("cv2")
@@ -108,7 +108,7 @@ def test_a_file_broken_after_the_scan_is_skipped_and_reported(photo_dir, caplog)
 
 def test_folder_without_colour_images(tmp_path, real_crops):
     Image.fromarray(real_crops[0][..., 0]).save(tmp_path / "only_gray.png")
-    with pytest.raises(FileNotFoundError, match="no usable colour images"):
+    with pytest.raises(DatasetError, match="no usable colour images"):
         ImageFolderLab(tmp_path, size=32)
 
 
