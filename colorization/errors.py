@@ -69,3 +69,11 @@ def require_choice(option: str, value: object, allowed: Sequence[object], meanin
     """A :class:`ConfigError` naming ``option`` unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ConfigError(f"{option}={value!r}: must be one of {', '.join(map(str, allowed))} ({meaning})")
+
+
+class LossDivergedError(RuntimeError):
+    """The training (or validation) loss became NaN or infinite: the run cannot recover, so it stops.
+
+    The message is one sentence naming the step, the loss value and the options to look at; the job ends with
+    status ``diverged`` (:mod:`colorization.runs.job`).
+    """

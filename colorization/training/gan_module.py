@@ -135,7 +135,8 @@ class GANModule(ColorizationModule):
             for scheduler in self._schedulers():
                 scheduler.step()
         n = len(L_)
-        self.log("train/loss", g["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        self._divergence.note(d["loss"], self.global_step, self.current_epoch)  # D diverging ruins G next
+        self.note_train_loss(g["loss"], n)
         logged = {"g_adv": g["adv"], "g_l1": g["l1"], "d_loss": d["loss"], "d_real": d["real"], "d_fake": d["fake"]}
         self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True, on_epoch=True,
                       batch_size=n)
@@ -163,6 +164,7 @@ class GANModule(ColorizationModule):
         return list(schedulers) if isinstance(schedulers, list) else [schedulers]
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()  # a diverged epoch stops here, before a scheduler sees its NaN val/loss
         # Manual optimisation: Lightning steps no scheduler itself. Validation already ran this epoch, so a
         # plateau scheduler sees this epoch's val/loss.
         if not (self.hparams.scheduler and self.hparams.scheduler_interval == "epoch"):
