@@ -93,6 +93,11 @@ class GANModule(ColorizationModule):
         self.discriminator = PatchDiscriminator(in_channels=3, **settings["discriminator"])
         self.automatic_optimization = False
 
+    @property
+    def needs_unused_parameter_search(self) -> bool:
+        """Always: D's backward gives G's parameters no gradient and G's gives D's none (see the base class)."""
+        return True
+
     # ------------------------------------------------------------------ the adversarial parts
     def score(self, L_: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Discriminator logits ``[B,1,h,w]`` (unbounded) for ``L [B,1,H,W]`` in [-1,1] coloured with ``ab``."""

@@ -140,6 +140,17 @@ class ColorizationModule(L.LightningModule):
         self.test_images: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ set-up
+    @property
+    def compiled(self) -> bool:
+        """Whether the network's forward runs under ``torch.compile`` (the DDP strategy keeps BatchNorm plain)."""
+        return self._forward_net is not self.net
+
+    @property
+    def needs_unused_parameter_search(self) -> bool:
+        """Whether a backward pass may leave parameters without a gradient (a frozen encoder's): DDP must then
+        search for them (``find_unused_parameters``), see :class:`colorization.distributed.JobDDPStrategy`."""
+        return self.hparams.freeze_encoder_epochs > 0
+
     def setup(self, stage: str) -> None:
         # The root device is known here, before the strategy moves the net there and wraps it (DDP): converting
         # the weights now keeps DDP's gradient buckets in the same memory format as the gradients.
