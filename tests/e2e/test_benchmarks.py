@@ -87,3 +87,12 @@ def test_card_peaks_pick_the_specific_card_first():
     first = lambda name: next(p for k, p in bench_gpu.PEAK_BF16_TFLOPS if k in name)  # noqa: E731
     assert first("NVIDIA H100 80GB HBM3") == table["H100"] == pytest.approx(989.4)
     assert first("NVIDIA H100 PCIe") == 756.0 and first("NVIDIA H200") == table["H200"]
+
+
+def test_bench_augment_times_both_ways_of_cutting(capsys):
+    import bench_augment
+
+    res = bench_augment.main(["--batch", "4", "--sizes", "16", "--repeats", "1"])
+    assert [(r["size"], r["mode"]) for r in res["rows"]] == [(16, "slice"), (16, "resample")]
+    assert all(r["ms_per_batch"] > 0 for r in res["rows"])
+    assert "| 16² |" in capsys.readouterr().out

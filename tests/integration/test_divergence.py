@@ -13,7 +13,8 @@ from tests.support.entry_points import TINY, run_entry
 from tests.support.in_process import train_in_process
 
 # The training loss, or (when the epoch's last step poisoned the weights) the first validation batch's.
-DIVERGED = re.compile(r"the (training|validation) loss diverged \(it was (nan|-?inf|[-0-9.e+]+) at step \d+, epoch \d+\)")
+DIVERGED = re.compile(r"the (training|validation) loss diverged "
+                      r"\(it was (nan|-?inf|[-0-9.e+]+) at step \d+, epoch \d+\)")
 REMEDY = "lower optimizer.lr, train in full precision (trainer.precision=32-true) or check the loss (loss=l1"
 
 
