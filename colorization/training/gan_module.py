@@ -148,19 +148,28 @@ class GANModule(ColorizationModule):
         return g["loss"].detach()
 
     def _optimizer_step(self, optimizer: Any, loss_terms: Any) -> dict[str, torch.Tensor]:
-        """One step of one network: ``loss_terms()`` -> backward -> optional clipping -> step; returns the terms."""
+        """One step of one network: ``loss_terms()`` -> backward -> step (unscale, optional clipping, update);
+        returns the terms."""
         # toggle_optimizer leaves only this optimizer's parameters trainable (and restores the rest after), so
         # D's backward computes no generator gradients and G's backward none for D.
         self.toggle_optimizer(optimizer)
         terms = loss_terms()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms["loss"])
+        optimizer.step()  # clipping, if asked, happens inside: on_before_optimizer_step
+        self.untoggle_optimizer(optimizer)
+        return terms
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Clip the stepping network's gradient norm to ``gradient_clip_val`` (when set).
+
+        Here rather than after ``manual_backward``: with ``16-mixed`` the gradients are still multiplied by the
+        loss scale until Lightning's optimizer step unscales them, just before it calls this hook. Clipping earlier
+        would clip the scaled norm (about 65536 times too large), i.e. almost never.
+        """
         clip = self.gan["gradient_clip_val"]
         if clip is not None:
             self.clip_gradients(optimizer, gradient_clip_val=float(clip), gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.untoggle_optimizer(optimizer)
-        return terms
 
     def _schedulers(self) -> list[Any]:
         schedulers = self.lr_schedulers()
