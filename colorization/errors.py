@@ -77,3 +77,8 @@ class LossDivergedError(RuntimeError):
     The message is one sentence naming the step, the loss value and the options to look at; the job ends with
     status ``diverged`` (:mod:`colorization.runs.job`).
     """
+
+
+class GPUSupportError(RuntimeError):
+    """The installed torch cannot drive this machine's GPU (no kernels for its architecture, or a driver too old
+    for torch's CUDA); the message is one sentence saying which torch build to install."""
