@@ -96,3 +96,15 @@ def test_bench_augment_times_both_ways_of_cutting(capsys):
     assert [(r["size"], r["mode"]) for r in res["rows"]] == [(16, "slice"), (16, "resample")]
     assert all(r["ms_per_batch"] > 0 for r in res["rows"])
     assert "| 16² |" in capsys.readouterr().out
+
+
+def test_estimate_memory_adds_the_parts(capsys):
+    import estimate_memory
+
+    small, large = (estimate_memory.main(["--models", "vanilla", "--losses", "l1", "--size", "32", "--probe", "1",
+                                          "--batch", str(b), "--overhead", "0"])[0] for b in (4, 8))
+    per_image = small["activations_mb_per_image"]
+    assert per_image > 0 and small["data_gb"] == 3.76 and small["params_m"] > 0
+    # Linear in the batch: 4 more images cost 4 x the activations one keeps.
+    assert large["estimate_gb"] - small["estimate_gb"] == pytest.approx(4 * per_image / 1000, abs=0.011)
+    assert "| vanilla | l1 |" in capsys.readouterr().out
