@@ -313,3 +313,13 @@ def test_gradients_are_clipped_after_unscaling(precision, real_crops, tmp_path, 
     assert all(events[i - 1] == "clip" for i, e in enumerate(events) if e == "step") and "step" in events
     finite = [n for n in norms if math.isfinite(n)]  # fp16 overflow: inf/nan gradients, a skipped step
     assert finite and finite == pytest.approx([1e-3] * len(finite), rel=1e-3)  # clipped to the limit
+
+
+def test_a_diverging_gan_stops_with_loss_diverged(real_crops, tmp_path):
+    """The generator's or the discriminator's loss going non-finite stops the fit (checked at epoch end here)."""
+    from colorization.errors import LossDivergedError
+
+    module = GANModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"},
+                       optimizer={**ADAM, "lr": 1e30}, gan={"discriminator": TINY_D, "d_lr": 1e30})
+    with pytest.raises(LossDivergedError, match=r"the training loss diverged \(it was (nan|-?inf) at step \d+"):
+        _trainer(tmp_path, max_epochs=3, batches=2).fit(module, train_dataloaders=_Batches(real_crops, n=8))
