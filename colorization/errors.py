@@ -79,6 +79,11 @@ class LossDivergedError(RuntimeError):
     """
 
 
-class GPUSupportError(RuntimeError):
+class GPUSupportError(SystemExit):
     """The installed torch cannot drive this machine's GPU (no kernels for its architecture, or a driver too old
-    for torch's CUDA); the message is one sentence saying which torch build to install."""
+    for torch's CUDA); the message is one sentence saying which torch build to install.
+
+    An exit rather than an exception: it is raised while the config resolves (``${colorization.precision:auto}``),
+    where OmegaConf would wrap an exception in its own; and no job of a sweep can run on that GPU either. The
+    command ends with the sentence alone on stderr, exit status 1, and the job's status file names it.
+    """

@@ -45,6 +45,8 @@ def test_a_p100_is_told_to_install_the_cuda_12_6_build(monkeypatch):
         f"has no kernels (it has sm_75 sm_80 sm_86 sm_90 sm_100 sm_120); install the CUDA 12.6 build, which covers "
         f"sm_50 to sm_90: pip install torch=={VERSION} --index-url https://download.pytorch.org/whl/cu126 (the same "
         "torch and torchvision, built for it)")
+    # An exit with the sentence: the interpreter prints it alone and exits 1 (OmegaConf wraps only exceptions).
+    assert isinstance(err.value, SystemExit) and err.value.code == str(err.value)
     precision.choose_precision.cache_clear()
 
 
