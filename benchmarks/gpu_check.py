@@ -4,7 +4,10 @@
     python benchmarks/gpu_check.py --dry-run    # every step on the CPU at toy sizes, in about a minute
 
 Four steps, each a subprocess with its own time limit (a step that runs over is reported as such and the rest go
-on), so the whole check fits its budget and is safe to rerun (fresh run dirs; the synthetic data is reused):
+on), so the whole check fits its budget and is safe to rerun (fresh run dirs; the synthetic data and the
+inductor cache under ``--work-dir`` are reused). The report is rewritten after every step, so a check cut short
+keeps what finished, and bench_gpu rewrites its own table after every model. The limits leave room for a cold
+compile cache (a first run compiles the U-Net in bench_gpu and again, at its own batch, in the compile fit):
   1. ``bench_gpu``: the eager-fp32 / bf16+channels_last / +compile table with MFU, and the data paths;
   2. a ``trainer=gpu module.compile.enabled=true data.on_device=true`` fit on a Kaggle-shaped synthetic set
      (224 px): steady img/s and wall time;
@@ -31,15 +34,21 @@ from typing import Any
 import lightning as L
 import torch
 
+from colorization.io.atomic import atomic_write
+from colorization.io.json_files import write_json
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 FULL_IMAGES, FULL_EPOCHS, FULL_SEEDS = 25_000, 20, 3
 
 
 class EpochClock(L.Callback):
-    """Appends one JSON line per training epoch to ``out``: images, seconds from the first to the last batch
-    (device-synchronised, so steady img/s excludes the first batch's compilation), and the whole epoch's seconds
-    (validation included). Loaded into training runs as ``+callbacks.epoch_clock``."""
+    """Appends one JSON line per training epoch to ``out``: images, seconds from the end of the first batch to the
+    end of the last (so steady img/s excludes the first batch's compilation), and the whole epoch's seconds
+    (validation included). Loaded into training runs as ``+callbacks.epoch_clock``.
+
+    It waits for the device only at those ends (the first batch, the last batch, the epoch's start and end): a
+    synchronisation every batch would stall the queue it measures, as a ``.item()`` per step does."""
 
     def __init__(self, out: str, batch_size: int) -> None:
         self.out, self.batch_size = Path(out), int(batch_size)
@@ -54,11 +63,13 @@ class EpochClock(L.Callback):
     def on_train_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         self.t_epoch, self.batches = self._now(), 0
 
-    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        self.t_last = self._now()
+    def on_train_batch_end(self, trainer: L.Trainer, module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
         self.batches += 1
         if self.batches == 1:
-            self.t_first = self.t_last
+            self.t_first = self.t_last = self._now()
+        elif batch_idx + 1 >= trainer.num_training_batches:
+            self.t_last = self._now()
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         timed = self.batches - 1
@@ -125,9 +136,10 @@ def _fmt(x: float | None, spec: str = ".0f") -> str:
 def markdown(res: dict[str, Any], bench_md: Path) -> str:
     """The report: one section per step, with its command, exit status and wall time."""
     st = res["steps"]
+    done = f"{res['seconds']:.0f} s in all" if "seconds" in res else "PARTIAL: steps still to run"
     out = [f"# GPU check{' (DRY RUN on CPU: figures mean nothing)' if res['dry_run'] else ''}", "",
            f"{res['date']}, {res['gpus']} x {res['card']}, torch {res['torch']}; `{res['command']}` "
-           f"({res['seconds']:.0f} s in all; run dirs under `{res['run_dir']}`)", "",
+           f"({done}; run dirs under `{res['run_dir']}`)", "",
            "| step | exit | wall s |", "|---|---:|---:|"]
     out += [f"| {n} | {'timed out' if s['timed_out'] else s['rc']} | {s['wall_s']:.0f} |" for n, s in st.items()]
     if "bench_gpu" in st and bench_md.is_file():
@@ -172,8 +184,11 @@ def sizes(dry_run: bool) -> dict[str, Any]:
                 "fit": ["model=vanilla", "module.compile.backend=eager"], "study_models": "vanilla"}
     return {"size": 224, "fit_images": 4096, "study_images": FULL_IMAGES // 10, "batch": 128, "fit_epochs": 3,
             "study_epochs": FULL_EPOCHS // 10,
-            "limits": {"bench_gpu": 170, "compile_fit": 90, "kaggle_study": 130, "gpus_launcher": 60},
-            "bench": ["--steps", "20", "--warmup", "5", "--profile-top", "8"], "cpu": [],
+            # Seconds; 450 in all, plus the synthetic data's first write: under 8 minutes. bench_gpu measures the
+            # bandwidth-bound vanilla and the U-Net (resnet34 adds a third cold compile and little news).
+            "limits": {"bench_gpu": 150, "compile_fit": 130, "kaggle_study": 110, "gpus_launcher": 60},
+            "bench": ["--steps", "20", "--warmup", "5", "--profile-top", "8", "--models", "vanilla",
+                      "unet-resnet34"], "cpu": [],
             "fit": ["model=unet"], "study_models": None}
 
 
@@ -223,7 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from bench_data import write_synthetic
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+           "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           # Kept between steps and reruns: a second check compiles nothing it compiled before.
+           "TORCHINDUCTOR_CACHE_DIR": str(work / "inductor")}
     if not args.real_weights:
         sys.path.insert(0, str(REPO))
         from tests.support.hf_cache import write_timm_weights
@@ -253,13 +270,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             step["scale"] = scale
             step["projected_full_s"] = project_study(step["jobs"], scale, sz["study_epochs"])
         res["steps"][name] = step
+        write_report(res, run_dir / "bench_gpu.md", out)  # what finished so far, should the check be cut short
     res["seconds"] = time.perf_counter() - t0
-    text = markdown(res, run_dir / "bench_gpu.md")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps(res, indent=2, default=str) + "\n")
+    text = write_report(res, run_dir / "bench_gpu.md", out)
     print(text + f"\nwrote {out} and {out.with_suffix('.json')}")
     return res
+
+
+def write_report(res: dict[str, Any], bench_md: Path, out: Path) -> str:
+    """The report so far as Markdown at ``out`` and JSON beside it (each written whole, atomically)."""
+    text = markdown(res, bench_md)
+    atomic_write(out, text)
+    write_json(out.with_suffix(".json"), res)
+    return text
 
 
 if __name__ == "__main__":

@@ -59,7 +59,8 @@ def data_paths(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def profile_top_kernels(args: argparse.Namespace, name: str, top: int) -> list[dict[str, Any]]:
-    """The ``top`` kernels (CUDA) or ops (CPU) by self time over a few bf16 + channels_last steps of ``name``."""
+    """The ``top`` kernels (CUDA) or ops (CPU) by self time over a few mixed-precision (``args.precision``:
+    fp16 for ``16-mixed``, else bf16) + channels_last steps of ``name``."""
     from torch.profiler import ProfilerActivity, profile
 
     module = ColorizationModule(model=dict(MODELS[name]), loss={"name": "l1"}, optimizer=dict(OPTIMIZER),
@@ -67,14 +68,18 @@ def profile_top_kernels(args: argparse.Namespace, name: str, top: int) -> list[d
     opt = torch.optim.AdamW(module.parameters(), lr=1e-3)
     lab8 = make_batches(1, args.batch, args.size)[0].to(args.device)
     cuda = args.device.type == "cuda"
+    dtype = torch.float16 if args.precision == "16-mixed" else torch.bfloat16
+    # fp16 needs its gradient scaler, as training has it (a no-op object when disabled, i.e. for bf16).
+    scaler = torch.amp.GradScaler(args.device.type, enabled=dtype == torch.float16)
 
     def step() -> None:
-        with torch.autocast(args.device.type, dtype=torch.bfloat16):
+        with torch.autocast(args.device.type, dtype=dtype):
             L_, ab = prepare_batch(lab8)
             loss = module.loss_fn(module(L_).float(), ab)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
 
     for _ in range(2):
         step()

@@ -72,6 +72,24 @@ def require_choice(option: str, value: object, allowed: Sequence[object], meanin
         raise ConfigError(f"{option}={value!r}: must be one of {', '.join(map(str, allowed))} ({meaning})")
 
 
+class LossDivergedError(RuntimeError):
+    """The training (or validation) loss became NaN or infinite: the run cannot recover, so it stops.
+
+    The message is one sentence naming the step, the loss value and the options to look at; the job ends with
+    status ``diverged`` (:mod:`colorization.runs.job`).
+    """
+
+
+class GPUSupportError(SystemExit):
+    """The installed torch cannot drive this machine's GPU (no kernels for its architecture, or a driver too old
+    for torch's CUDA); the message is one sentence saying which torch build to install.
+
+    An exit rather than an exception: it is raised while the config resolves (``${colorization.precision:auto}``),
+    where OmegaConf would wrap an exception in its own; and no job of a sweep can run on that GPU either. The
+    command ends with the sentence alone on stderr, exit status 1, and the job's status file names it.
+    """
+
+
 def user_error(e: BaseException) -> ConfigError | None:
     """The :class:`ConfigError` behind ``e`` (``e`` itself or what it was raised from, e.g. the one under Hydra's
     ``InstantiationException``), or ``None`` when ``e`` is a bug. A user error is shown as its one line; a bug

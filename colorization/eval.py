@@ -93,7 +93,9 @@ def evaluate_test_split(cfg: DictConfig) -> dict[str, Any]:
         out_dir = Path(cfg.paths.output_dir)
         write_json(out_dir / "metrics.json", metrics)
         if cfg.get("save_images"):
-            result["colorized"] = save_test_images(trained.to(module.device), datamodule, out_dir / "colorized")
+            # On the run's device: Lightning's teardown has moved `module` back to the CPU by now.
+            device = trainer.strategy.root_device
+            result["colorized"] = save_test_images(trained.to(device), datamodule, out_dir / "colorized")
         log.info("metrics: %s -> %s", metrics, out_dir / "metrics.json")
     return result
 

@@ -18,6 +18,19 @@ from colorization.color.buffers import CPU_BUFFERS, FloatBufferPool
 from colorization.color.encoding import lab8_to_float, lab8_to_normalized, normalize_lab8_
 
 
+def cropping_mode(device: torch.device) -> str:
+    """How kornia's random resized crop cuts a batch on ``device``: ``"resample"`` on an accelerator, one affine
+    warp (``grid_sample``) for the whole batch; ``"slice"`` on the CPU, a crop and a resize per image.
+
+    Both draw the same boxes from the same generator and map output pixel ``i`` to ``x0 + i (x1 - x0) / (S - 1)``
+    (corners aligned), so they make the same pictures. They differ in cost: per image, a GPU pays two kernel
+    launches and the Python between them (a few ms a step at batch 128, with the GPU idle), while the CPU resizes
+    a small image faster than ``grid_sample`` gathers it (BENCHMARKS.md, "Random resized crop"). A crop is never
+    larger than the output, so either only enlarges and needs no antialiasing.
+    """
+    return "slice" if device.type == "cpu" else "resample"
+
+
 class BatchAugment(nn.Module):
     """Random horizontal flip and random resized crop of a float LAB batch ``[B, 3, H, W]``.
 
@@ -48,18 +61,20 @@ class BatchAugment(nn.Module):
         self.size = size
         self.crop_p = float(crop_p)
         self.flip = K.RandomHorizontalFlip(p=self.hflip_p)
-        self._crops: dict[tuple[int, int], nn.Module] = {}  # one kornia crop per output size
+        self._crops: dict[tuple[tuple[int, int], str], nn.Module] = {}  # one kornia crop per size and mode
 
-    def _crop(self, hw: tuple[int, int]) -> nn.Module:
-        if hw not in self._crops:
-            self._crops[hw] = K.RandomResizedCrop(hw, scale=self.crop_scale, ratio=self.crop_ratio, p=self.crop_p)
-        return self._crops[hw]
+    def _crop(self, hw: tuple[int, int], device: torch.device) -> nn.Module:
+        mode = cropping_mode(device)
+        if (hw, mode) not in self._crops:
+            self._crops[hw, mode] = K.RandomResizedCrop(hw, scale=self.crop_scale, ratio=self.crop_ratio,
+                                                        p=self.crop_p, cropping_mode=mode)
+        return self._crops[hw, mode]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Float ``[B, 3, H, W]`` (any range) -> float ``[B, 3, size, size]``, same range."""
         out_hw = (self.size, self.size) if self.size else (x.shape[-2], x.shape[-1])
         if self.crop_p > 0:
-            x = self._crop(out_hw)(x)
+            x = self._crop(out_hw, x.device)(x)
         x = _resize(x, out_hw)  # images the crop skipped (crop_p < 1) still need the output size
         return self.flip(x) if self.hflip_p > 0 else x
 

@@ -290,6 +290,12 @@ class ColorizationDataModule(L.LightningDataModule):
             **kwargs,
         )
 
+    def teardown(self, stage: str) -> None:
+        """After fit / validate / test: let go of the splits held on the device (``on_device``), so the memory is
+        free for what comes next (the test after the fit, the next job of a sweep). A later stage loads its split
+        again."""
+        self._device_images.clear()
+
     def train_dataloader(self) -> DataLoader | DeviceBatchLoader:
         return self._loader("train", train=True)
 

@@ -50,7 +50,9 @@ class DeviceBatchLoader:
     the DataLoader makes (a seed draw for its workers, ``randperm``, and the ``RandomSampler``'s second
     ``randperm`` when an epoch is used up), so with the same seed the batches are the same images in the same
     order, epoch after epoch. Under DDP each of ``num_replicas`` ranks takes every
-    ``num_replicas``-th index of the shared permutation (the generator is seeded alike on every rank).
+    ``num_replicas``-th index of the shared permutation (the generator is seeded alike on every rank); without
+    ``drop_last`` (val, test) the permutation is first padded with its own first indices to a multiple of
+    ``num_replicas``, as ``DistributedSampler`` does, so every image is seen (some twice) whatever the world size.
 
     With ``with_positions`` each batch is ``(images [B, 3, H, W], positions int64 [B])`` on the device, the
     positions of its images in ``images`` (the test split: per-image results), as the datamodule's test
@@ -89,8 +91,10 @@ class DeviceBatchLoader:
         self.generator = torch.Generator().manual_seed(int(seed))  # CPU: same draws as the DataLoader's
 
     def _per_rank(self) -> int:
+        """Images each rank sees per epoch: its share, rounded down when dropping the last batch (training),
+        else up (the shares are then padded, as ``DistributedSampler`` pads them: no image is left out)."""
         n = self.images.shape[0]
-        return n // self.num_replicas if self.drop_last or self.num_replicas > 1 else n
+        return n // self.num_replicas if self.drop_last else -(-n // self.num_replicas)
 
     def __len__(self) -> int:
         n = self._per_rank()
@@ -106,7 +110,10 @@ class DeviceBatchLoader:
     def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
         order = self._order()
         if self.num_replicas > 1:
-            order = order[: self._per_rank() * self.num_replicas][self.rank :: self.num_replicas]
+            total = self._per_rank() * self.num_replicas
+            if total > order.numel():  # pad with the first images again; gathering the results drops the repeats
+                order = torch.cat([order, order[: total - order.numel()]])
+            order = order[:total][self.rank :: self.num_replicas]
         # One small host-to-device copy per epoch; slicing it afterwards never waits for the device.
         order = order.to(self.images.device, non_blocking=True)
         for b in range(len(self)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from types import TracebackType
@@ -19,8 +20,24 @@ class RankFailedError(RuntimeError):
     """A child rank of this job exited non-zero (or had to be stopped) although rank 0 finished."""
 
 
+def release_job_memory() -> None:
+    """Free what a finished job still holds in this process, so the next job of a sequential sweep starts clean.
+
+    - Its device memory: the trainer, module and datamodule (with ``data.on_device``, the whole uint8 set: 3.76 GB
+      for Kaggle) sit in reference cycles (and in the traceback of a failed job) until a garbage collection, and
+      the CUDA caching allocator keeps freed blocks reserved; ``gc.collect`` then ``empty_cache`` gives them back.
+    - Dynamo's caches: every job compiles the same ``forward`` code objects again (``module.compile``), and their
+      cache entries pile up across jobs until the recompile limit, after which later jobs silently run eager.
+    """
+    gc.collect()
+    torch._dynamo.reset()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
 class job_boundary:  # noqa: N801 - used like a function: ``with job_boundary() as b: ...``
-    """Context manager around one job: on exit, reap the children, destroy the process group, restore the env.
+    """Context manager around one job: on exit, reap the children, destroy the process group, restore the env,
+    release the job's memory and compile caches (:func:`release_job_memory`).
 
     Lightning leaves ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_PORT``, ... in ``os.environ``; a leaked
     ``LOCAL_RANK`` makes the next job think it was launched externally, so it starts no children and fails. A
@@ -56,6 +73,7 @@ class job_boundary:  # noqa: N801 - used like a function: ``with job_boundary() 
         os.environ.clear()
         os.environ.update(self._env)
         torch.set_num_threads(self._threads)
+        release_job_memory()
         if exc_type is None and failed:
             rank, code = failed[0]
             raise RankFailedError(f"local rank {rank} exited with code {code}")

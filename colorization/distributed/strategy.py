@@ -6,8 +6,11 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+import lightning as L
 import torch.distributed as dist
 from lightning.pytorch.strategies import DDPStrategy
+from torch.nn import Module
+from torch.nn.parallel import DistributedDataParallel
 
 from colorization.distributed.launcher import JobScriptLauncher
 
@@ -16,6 +19,17 @@ log = logging.getLogger(__name__)
 
 class JobDDPStrategy(DDPStrategy):
     """DDP whose extra ranks are re-launched as single runs of the current sweep job.
+
+    Two questions it asks the LightningModule, by attribute (so any module can answer):
+
+    - ``needs_unused_parameter_search``: true when a backward pass leaves some parameters without a gradient (a
+      GAN's discriminator step touches only D, its generator step only G; a frozen encoder gets none). DDP must
+      then look for them after each backward (``find_unused_parameters``), or it fails on the first step
+      ("parameters that were not used in producing the loss"). The search costs a walk of the autograd graph,
+      so only such modules pay it.
+    - ``compiled``: true when its network runs under ``torch.compile``. SyncBatchNorm (``trainer.sync_batchnorm``)
+      all-reduces inside every BatchNorm's forward, which Dynamo cannot trace: the compiled graph would break at
+      each one. A compiled module keeps plain BatchNorm (each GPU normalises by its own batch), with a warning.
 
     Args:
         timeout_s: the process-group timeout in seconds. Short on purpose: a child that dies before the group
@@ -40,6 +54,21 @@ class JobDDPStrategy(DDPStrategy):
                                            watchdog_poll_s=self.watchdog_poll_s, kill_grace_s=self.kill_grace_s,
                                            reap_wait_s=self.reap_wait_s,
                                            on_failure=self._abort_process_group)
+
+    def setup(self, trainer: L.Trainer) -> None:
+        if self._layer_sync is not None and getattr(self.lightning_module, "compiled", False):
+            log.warning("trainer.sync_batchnorm=true ignored: module.compile.enabled=true keeps plain BatchNorm "
+                        "(SyncBatchNorm would break the compiled graph at every BatchNorm layer)")
+            self._layer_sync = None
+        super().setup(trainer)
+
+    def _setup_model(self, model: Module) -> DistributedDataParallel:
+        if getattr(self.lightning_module, "needs_unused_parameter_search", False) and not self._ddp_kwargs.get(
+                "find_unused_parameters"):
+            log.info("DDP with find_unused_parameters=true: %s leaves some parameters without a gradient in a "
+                     "backward pass", type(self.lightning_module).__name__)
+            self._ddp_kwargs["find_unused_parameters"] = True
+        return super()._setup_model(model)
 
     def setup_environment(self) -> None:
         super().setup_environment()

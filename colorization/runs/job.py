@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
-from colorization.errors import user_error
+from colorization.errors import LossDivergedError, user_error
 from colorization.integrations.wandb import finish_wandb_run
 from colorization.runs.status import STATUS_FILE, JobStatus
 from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name, slurm_requeue
@@ -213,17 +213,23 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
                 raise
             raise JobTerminated(signum) from e
         error = describe_error(e)
-        if boundary.failed_ranks:
+        # A diverged loss is the run's result, not a crash: its own status, one line, no traceback on the console.
+        diverged = any(isinstance(x, LossDivergedError) for x in _chain(e))
+        if boundary.failed_ranks and not diverged:
             # Rank 0's own error is then only the echo (e.g. "connection closed by peer"); name the cause.
             child, code = boundary.failed_ranks[0]
             error = f"RankFailedError: local rank {child} exited with code {code} (see {_job_name()}_rank{child}.log)"
             if not isinstance(e, RankFailedError):
                 error += f"; rank 0 then stopped with {type(e).__name__}"
         if rank == 0:
-            write_status(output_dir, stopped("failed", error))
+            write_status(output_dir, stopped("diverged" if diverged else "failed", error))
         finish_wandb_run(1)
         if not isinstance(e, Exception):
             raise  # sys.exit from inside the job (e.g. submitit after a pre-emption requeue): its exit code stands
+        if diverged and rank == 0 and not in_multirun():
+            log.error("job diverged: %s", error)
+            log_traceback_to_file(log, e)
+            raise SystemExit(1) from e
         if rank != 0:
             # Into this rank's own log file too: its stderr may be gone (a re-launched child, an srun task).
             log.error("job failed on rank %d: %s\n%s", rank, error, traceback.format_exc())
@@ -231,8 +237,8 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
         if not in_multirun():
             log.error("job failed: %s", error)
             raise
-        if user_error(e) is not None:  # its one line on the console, its traceback in the job's log file
-            log.error("job failed: %s", error)
+        if diverged or user_error(e) is not None:  # one line on the console, the traceback in the job's log file
+            log.error("job %s: %s", "diverged" if diverged else "failed", error)
             log_traceback_to_file(log, e)
         else:
             log.error("job failed: %s\n%s", error, traceback.format_exc())

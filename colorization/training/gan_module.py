@@ -93,6 +93,11 @@ class GANModule(ColorizationModule):
         self.discriminator = PatchDiscriminator(in_channels=3, **settings["discriminator"])
         self.automatic_optimization = False
 
+    @property
+    def needs_unused_parameter_search(self) -> bool:
+        """Always: D's backward gives G's parameters no gradient and G's gives D's none (see the base class)."""
+        return True
+
     # ------------------------------------------------------------------ the adversarial parts
     def score(self, L_: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Discriminator logits ``[B,1,h,w]`` (unbounded) for ``L [B,1,H,W]`` in [-1,1] coloured with ``ab``."""
@@ -135,26 +140,36 @@ class GANModule(ColorizationModule):
             for scheduler in self._schedulers():
                 scheduler.step()
         n = len(L_)
-        self.log("train/loss", g["loss"].detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        self._divergence.note(d["loss"], self.global_step, self.current_epoch)  # D diverging ruins G next
+        self.note_train_loss(g["loss"], n)
         logged = {"g_adv": g["adv"], "g_l1": g["l1"], "d_loss": d["loss"], "d_real": d["real"], "d_fake": d["fake"]}
         self.log_dict({f"train/{k}": v.detach() for k, v in logged.items()}, on_step=True, on_epoch=True,
                       batch_size=n)
         return g["loss"].detach()
 
     def _optimizer_step(self, optimizer: Any, loss_terms: Any) -> dict[str, torch.Tensor]:
-        """One step of one network: ``loss_terms()`` -> backward -> optional clipping -> step; returns the terms."""
+        """One step of one network: ``loss_terms()`` -> backward -> step (unscale, optional clipping, update);
+        returns the terms."""
         # toggle_optimizer leaves only this optimizer's parameters trainable (and restores the rest after), so
         # D's backward computes no generator gradients and G's backward none for D.
         self.toggle_optimizer(optimizer)
         terms = loss_terms()
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(terms["loss"])
+        optimizer.step()  # clipping, if asked, happens inside: on_before_optimizer_step
+        self.untoggle_optimizer(optimizer)
+        return terms
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        """Clip the stepping network's gradient norm to ``gradient_clip_val`` (when set).
+
+        Here rather than after ``manual_backward``: with ``16-mixed`` the gradients are still multiplied by the
+        loss scale until Lightning's optimizer step unscales them, just before it calls this hook. Clipping earlier
+        would clip the scaled norm (about 65536 times too large), i.e. almost never.
+        """
         clip = self.gan["gradient_clip_val"]
         if clip is not None:
             self.clip_gradients(optimizer, gradient_clip_val=float(clip), gradient_clip_algorithm="norm")
-        optimizer.step()
-        self.untoggle_optimizer(optimizer)
-        return terms
 
     def _schedulers(self) -> list[Any]:
         schedulers = self.lr_schedulers()
@@ -163,6 +178,7 @@ class GANModule(ColorizationModule):
         return list(schedulers) if isinstance(schedulers, list) else [schedulers]
 
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()  # a diverged epoch stops here, before a scheduler sees its NaN val/loss
         # Manual optimisation: Lightning steps no scheduler itself. Validation already ran this epoch, so a
         # plateau scheduler sees this epoch's val/loss.
         if not (self.hparams.scheduler and self.hparams.scheduler_interval == "epoch"):

@@ -30,6 +30,7 @@ from colorization.losses import create_loss
 from colorization.metrics import IMAGE_METRIC_KEYS, ColorizationMetrics
 from colorization.models import set_encoder_frozen
 from colorization.models.config import model_from_config
+from colorization.training.divergence import DivergenceWatch, require_finite
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +134,23 @@ class ColorizationModule(L.LightningModule):
             # In the checkpoint, so a resumed run's val/*_best covers the epochs before the resume too.
             best.persistent(True)
         self._gray_logged = False
+        self._divergence = DivergenceWatch(loss_cfg["name"])
         self._test_parts: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
         # After a test whose batches carried positions: every tested image's metrics (see gather_image_values).
         self.test_images: dict[str, torch.Tensor] | None = None
 
     # ------------------------------------------------------------------ set-up
+    @property
+    def compiled(self) -> bool:
+        """Whether the network's forward runs under ``torch.compile`` (the DDP strategy keeps BatchNorm plain)."""
+        return self._forward_net is not self.net
+
+    @property
+    def needs_unused_parameter_search(self) -> bool:
+        """Whether a backward pass may leave parameters without a gradient (a frozen encoder's): DDP must then
+        search for them (``find_unused_parameters``), see :class:`colorization.distributed.JobDDPStrategy`."""
+        return self.hparams.freeze_encoder_epochs > 0
+
     def setup(self, stage: str) -> None:
         # The root device is known here, before the strategy moves the net there and wraps it (DDP): converting
         # the weights now keeps DDP's gradient buckets in the same memory format as the gradients.
@@ -203,12 +216,54 @@ class ColorizationModule(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, _ = self._step(batch)
-        # A plain tensor: Lightning keeps the epoch mean itself, without a metric object's per-step bookkeeping.
-        self.log("train/loss", loss.detach(), on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch[0]))
+        self.note_train_loss(loss, len(batch[0]))
         return loss
+
+    def note_train_loss(self, loss: torch.Tensor, batch_size: int) -> None:
+        """Log the training loss and watch it for divergence, all without a host sync.
+
+        The per-step value goes to the loggers only (they read it every ``trainer.log_every_n_steps``); the
+        progress bar shows the epoch mean, because a per-step value there is a ``.item()`` every batch, which
+        keeps the host from queueing the next step while the GPU works.
+        """
+        loss = loss.detach()
+        self._divergence.note(loss, self.global_step, self.current_epoch)
+        # A plain tensor: Lightning keeps the epoch mean itself, without a metric object's per-step bookkeeping.
+        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=batch_size)
+        self.log("loss", loss, on_step=False, on_epoch=True, prog_bar=True, logger=False, batch_size=batch_size)
+
+    # ------------------------------------------------------------------ divergence
+    def check_divergence(self) -> None:
+        """Raise :class:`~colorization.errors.LossDivergedError` if a training loss since the start was NaN or
+        infinite, on this rank or (under DDP, all-reduced, so every rank stops together) on any other."""
+        trainer = self._trainer
+        local = self._divergence.first() is not None
+        anywhere = local
+        if trainer is not None and trainer.world_size > 1:
+            anywhere = trainer.strategy.reduce_boolean_decision(local, all=False)
+        self._divergence.check(any_rank=anywhere)
+
+    def on_train_start(self) -> None:
+        self._divergence.reset()
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        # Lightning reads the logged values back (a host sync) every log_every_n_steps: check then, at no extra
+        # cost to the steps between.
+        if (batch_idx + 1) % max(1, self.trainer.log_every_n_steps) == 0:
+            self.check_divergence()
+
+    def on_train_epoch_end(self) -> None:
+        self.check_divergence()
+
+    def on_validation_start(self) -> None:
+        # Before validation renders anything (the sample grid): weights a NaN step has poisoned colour nothing.
+        if not self.trainer.sanity_checking:
+            self.check_divergence()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         loss, pred = self._step(batch)
+        if batch_idx == 0:  # one sync per validation: the last training step may have poisoned the weights
+            require_finite(loss, "validation", self.global_step, self.current_epoch, self._divergence.loss_name)
         self.val_loss(loss)
         self.val_metrics.update(batch[0], self.full_ab(pred, batch[0]), batch[1])
 

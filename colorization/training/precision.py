@@ -17,6 +17,8 @@ import logging
 
 import torch
 
+from colorization.training.gpu_support import require_supported_gpu
+
 log = logging.getLogger(__name__)
 
 # Lightning precision strings. "16-mixed" on CUDA makes Lightning wrap the optimizer step in a
@@ -41,7 +43,8 @@ def choose_precision(device_index: int = 0) -> str:
     fail on such a machine anyway (accelerator ``gpu``), and composing them there (tests, a login node) must not
     change what they say.
     """
-    if not torch.cuda.is_available():
+    # Start-up of every GPU trainer config: a GPU this torch cannot drive fails here, in one sentence with the fix.
+    if not require_supported_gpu():
         log.info("precision %s: no CUDA device visible to choose by (trainer.precision=... overrides)", BF16)
         return BF16
     capability = torch.cuda.get_device_capability(device_index)

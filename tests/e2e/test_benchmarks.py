@@ -65,8 +65,40 @@ def test_bench_gpu_dry_run_covers_every_mode(tmp_path):
     assert {d["path"].split(",")[0] for d in res["data"]} == {"DataLoader", "on_device (data.on_device=true)"}
     assert len(res["profile"]) == 3 and all(0 < p["share"] <= 1 for p in res["profile"])
     text = out.read_text()
-    assert text.startswith("# GPU benchmark (DRY RUN") and "| vanilla | project bf16+cl+compile | 2 |" in text
+    assert text.startswith("# GPU benchmark (DRY RUN") and "| vanilla | project mixed+cl+compile | 2 |" in text
+    assert "mixed precision bf16-mixed (as training chooses it)" in text and "PARTIAL" not in text
     assert json.loads(out.with_suffix(".json").read_text())["speedups"]["vanilla"] > 0
+
+
+def test_bench_gpu_measures_in_the_precision_training_chooses(tmp_path, monkeypatch):
+    """A T4 trains in 16-mixed (training.precision): bench_gpu's project modes run in it, and its report says so."""
+    seen = []
+    monkeypatch.setattr(bench_gpu, "resolve_precision", lambda mode: "16-mixed" if mode == "auto" else mode)
+    monkeypatch.setattr(bench_gpu, "project", lambda *a: seen.append(a[-1]) or {"seconds": 1.0, "warmup_s": 0.0})
+    monkeypatch.setattr(bench_gpu, "data_paths", lambda args: [])
+    res = bench_gpu.main(["--dry-run", "--out", str(tmp_path / "gpu.md"), "--models", "vanilla",
+                          "--profile-top", "0"])
+    assert res["precision"] == "16-mixed" and seen == ["16-mixed", "16-mixed"]
+    assert "mixed precision 16-mixed" in (tmp_path / "gpu.md").read_text()
+
+
+def test_bench_gpu_keeps_the_rows_of_a_run_cut_short(tmp_path, monkeypatch):
+    """Each model's rows are on disk once measured: a run stopped in the second model (a time limit) keeps the
+    first model's table."""
+    def measure(name, args, peak):
+        if name != "vanilla":
+            raise KeyboardInterrupt  # what the step's time limit amounts to
+        return [{"model": name, "mode": mode, "batch": 2, "step_ms": 1.0, "images_per_s": 10.0 + i,
+                 "gflop_per_image": 1.0, "tflops": 0.1, "mfu": None, "peak_mem_gb": None, "warmup_s": 0.5}
+                for i, mode in enumerate(bench_gpu.MODES)]
+
+    monkeypatch.setattr(bench_gpu, "measure_model", measure)
+    out = tmp_path / "gpu.md"
+    with pytest.raises(KeyboardInterrupt):
+        bench_gpu.main(["--dry-run", "--out", str(out), "--models", "vanilla", "resnet34"])
+    text = out.read_text()
+    assert "(PARTIAL: the run stopped before the end)" in text and "| vanilla | project mixed+cl | 2 |" in text
+    assert json.loads(out.with_suffix(".json").read_text())["speedups"] == {"vanilla": 12.0 / 10.0}
 
 
 def test_flop_count_of_the_unet_matches_the_issue():
@@ -87,3 +119,24 @@ def test_card_peaks_pick_the_specific_card_first():
     first = lambda name: next(p for k, p in bench_gpu.PEAK_BF16_TFLOPS if k in name)  # noqa: E731
     assert first("NVIDIA H100 80GB HBM3") == table["H100"] == pytest.approx(989.4)
     assert first("NVIDIA H100 PCIe") == 756.0 and first("NVIDIA H200") == table["H200"]
+
+
+def test_bench_augment_times_both_ways_of_cutting(capsys):
+    import bench_augment
+
+    res = bench_augment.main(["--batch", "4", "--sizes", "16", "--repeats", "1"])
+    assert [(r["size"], r["mode"]) for r in res["rows"]] == [(16, "slice"), (16, "resample")]
+    assert all(r["ms_per_batch"] > 0 for r in res["rows"])
+    assert "| 16² |" in capsys.readouterr().out
+
+
+def test_estimate_memory_adds_the_parts(capsys):
+    import estimate_memory
+
+    small, large = (estimate_memory.main(["--models", "vanilla", "--losses", "l1", "--size", "32", "--probe", "1",
+                                          "--batch", str(b), "--overhead", "0"])[0] for b in (4, 8))
+    per_image = small["activations_mb_per_image"]
+    assert per_image > 0 and small["data_gb"] == 3.76 and small["params_m"] > 0
+    # Linear in the batch: 4 more images cost 4 x the activations one keeps.
+    assert large["estimate_gb"] - small["estimate_gb"] == pytest.approx(4 * per_image / 1000, abs=0.011)
+    assert "| vanilla | l1 |" in capsys.readouterr().out

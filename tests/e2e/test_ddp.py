@@ -294,3 +294,33 @@ def test_repeated_sweeps_never_hang(tmp_path):
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert [_status(sweep / j)["status"] for j in ("0", "1")] == ["ok", "ok"]
         assert not _strays(str(root))
+
+
+def _single_ddp_run(tmp_path: Path, data_dir: Path, *args: str) -> Path:
+    """``train.py trainer=ddp_sim`` (tiny, one epoch) as one run; returns its run dir."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "COLORIZATION_HOME": str(tmp_path)}
+    env.pop("LOCAL_RANK", None)
+    out = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *TINY, *args, f"paths.data_dir={data_dir}",
+                           f"hydra.run.dir={out}"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not _strays(str(tmp_path))
+    return out
+
+
+def test_gan_trains_under_ddp(tmp_path, sample_data_dir):
+    """D's backward leaves G without gradients and G's leaves D: the strategy searches for unused parameters."""
+    run = _single_ddp_run(tmp_path, sample_data_dir, "module=gan", "model=vanilla")
+    _assert_ranks_trained(run, "vanilla", "l1")
+    assert "DDP with find_unused_parameters=true: GANModule" in (run / "train.log").read_text()
+    assert "d_loss" in (run / "csv" / "metrics.csv").read_text().splitlines()[0]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_frozen_encoder_trains_under_ddp(tmp_path, sample_data_dir):
+    run = _single_ddp_run(tmp_path, sample_data_dir, "model=unet", "model.encoder=resnet18",
+                          "model.pretrained=false", "module.freeze_encoder_epochs=1")
+    _assert_ranks_trained(run, "unet", "l1")
+    assert "DDP with find_unused_parameters=true: ColorizationModule" in (run / "train.log").read_text()

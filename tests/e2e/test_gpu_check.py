@@ -54,3 +54,38 @@ def test_projection_scales_epochs_and_adds_start_up():
     # start-up 30 - 10 = 20 s; 20 epochs x 4 s x 10 = 800 s; x 3 seeds
     assert gpu_check.project_study(jobs, 10.0, 2) == 3 * (20 + 800)
     assert gpu_check.project_study([{"wall_s": None, "epochs": []}], 10.0, 2) is None
+
+
+def test_epoch_clock_waits_for_the_device_only_at_the_ends(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import torch
+
+    syncs = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: syncs.append(1))
+    clock = gpu_check.EpochClock(str(tmp_path / "clock.jsonl"), batch_size=8)
+    trainer = SimpleNamespace(num_training_batches=50, current_epoch=0)
+    clock.on_train_epoch_start(trainer, None)
+    for i in range(50):
+        clock.on_train_batch_end(trainer, None, None, None, i)
+    clock.on_train_epoch_end(trainer, None)
+    assert len(syncs) == 4  # epoch start, first batch, last batch, epoch end: not one per batch
+    row = gpu_check.read_clock(tmp_path / "clock.jsonl")[0]
+    assert row["images"] == 400 and row["images_per_s"] > 0
+
+
+def test_a_check_cut_short_keeps_the_steps_that_finished(tmp_path, monkeypatch):
+    def step(name, cmd, limit_s, env, log_dir):
+        if name == "kaggle_study":
+            raise KeyboardInterrupt  # the machine taken back mid-step
+        return {"name": name, "command": " ".join(cmd), "rc": 0, "wall_s": 12.0, "timed_out": False, "log": "x"}
+
+    monkeypatch.setattr(gpu_check, "run_step", step)
+    out = tmp_path / "gpu_results.md"
+    with pytest.raises(KeyboardInterrupt):
+        gpu_check.main(["--dry-run", "--work-dir", str(tmp_path / "work"), "--out", str(out),
+                        "--skip", "bench_gpu", "gpus_launcher"])
+    text = out.read_text()
+    assert "PARTIAL: steps still to run" in text and "| compile_fit | 0 | 12 |" in text
+    assert list(json.loads(out.with_suffix(".json").read_text())["steps"]) == ["compile_fit"]

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.plugins import MixedPrecision
 from omegaconf import OmegaConf, open_dict
 
 import colorization.config  # noqa: F401 - registers the resolvers the configs use
@@ -277,3 +278,48 @@ def test_gan_run_resumes_from_last_ckpt(tmp_path):
     # The one checkpoint loader needs only net. + loss_fn. and the plain model / loss hyper-parameters.
     colorizer = load_trained(second["last_ckpt"])
     assert colorizer(torch.zeros(1, 1, 32, 32)).shape == (1, 2, 32, 32)
+
+
+@pytest.mark.parametrize("precision", ["16-mixed", "32-true"])
+def test_gradients_are_clipped_after_unscaling(precision, real_crops, tmp_path, monkeypatch):
+    """``module.gan.gradient_clip_val`` under ``16-mixed`` clips the unscaled gradients: for each optimizer step
+    the scaler unscales first, then the norm is clipped, then the step runs; and the clipped norm is the limit."""
+    events: list[str] = []
+    norms: list[float] = []
+    unscale = torch.amp.GradScaler.unscale_
+    monkeypatch.setattr(torch.amp.GradScaler, "unscale_", lambda self, opt: (events.append("unscale"),
+                                                                              unscale(self, opt))[1])
+    clip = GANModule.clip_gradients
+
+    def clipping(self, optimizer, **kw):
+        events.append("clip")
+        clip(self, optimizer, **kw)
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+
+    monkeypatch.setattr(GANModule, "clip_gradients", clipping)
+    module = _module(TINY_MODELS["vanilla"], gradient_clip_val=1e-3)
+    original = torch.optim.Adam.step
+    # The step's closure (Lightning's hooks, the clipping) runs inside Adam.step: note the step once it is done.
+    monkeypatch.setattr(torch.optim.Adam, "step",
+                        lambda self, *a, **k: (original(self, *a, **k), events.append("step"))[0])
+    # On the CPU Lightning swaps 16-mixed for bf16-mixed; the plugin by hand keeps fp16 with its gradient scaler.
+    plugin = ([MixedPrecision("16-mixed", "cpu", scaler=torch.amp.GradScaler("cpu"))]
+              if precision == "16-mixed" else [])
+    _trainer(tmp_path, batches=2, plugins=plugin).fit(module, train_dataloaders=_Batches(real_crops, n=8))
+    per_step = ["unscale", "clip"] if precision == "16-mixed" else ["clip"]
+    # 2 batches x (D, G); the scaler skips a step whose gradients overflowed fp16, never one before its clipping.
+    assert [e for e in events if e != "step"] == per_step * 4
+    assert all(events[i - 1] == "clip" for i, e in enumerate(events) if e == "step") and "step" in events
+    finite = [n for n in norms if math.isfinite(n)]  # fp16 overflow: inf/nan gradients, a skipped step
+    assert finite and finite == pytest.approx([1e-3] * len(finite), rel=1e-3)  # clipped to the limit
+
+
+def test_a_diverging_gan_stops_with_loss_diverged(real_crops, tmp_path):
+    """The generator's or the discriminator's loss going non-finite stops the fit (checked at epoch end here)."""
+    from colorization.errors import LossDivergedError
+
+    module = GANModule(model=TINY_MODELS["vanilla"], loss={"name": "l1"},
+                       optimizer={**ADAM, "lr": 1e30}, gan={"discriminator": TINY_D, "d_lr": 1e30})
+    with pytest.raises(LossDivergedError, match=r"the training loss diverged \(it was (nan|-?inf) at step \d+"):
+        _trainer(tmp_path, max_epochs=3, batches=2).fit(module, train_dataloaders=_Batches(real_crops, n=8))

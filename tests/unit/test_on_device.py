@@ -124,3 +124,39 @@ def test_a_buffer_first_made_under_inference_mode_serves_training_later():
     del val_batch  # the pool may hand its buffer out again
     L_train, ab_train = prepare_batch(lab8, pool=pool)  # the same buffer, reused outside inference mode
     assert not L_train.is_inference() and torch.equal(L_train, lab8_to_normalized(lab8)[0])
+
+
+@pytest.mark.parametrize("world", [2, 3, 5])
+def test_val_and_test_shards_are_padded_so_no_image_is_left_out(kaggle_root, world):
+    """16 images over 3 ranks: 6 each, the first 2 images twice (as DistributedSampler pads); main 34bb835 gave
+    each rank 5 and never tested image 15."""
+    images = load_to_device(KaggleLabDataset(kaggle_root), "cpu")
+    shards = [DeviceBatchLoader(images, 4, shuffle=False, drop_last=False, num_replicas=world, rank=r,
+                                with_positions=True) for r in range(world)]
+    per_rank = -(-16 // world)
+    assert all(len(s) == -(-per_rank // 4) for s in shards)
+    positions = [torch.cat([pos for _, pos in s]) for s in shards]
+    assert [p.numel() for p in positions] == [per_rank] * world
+    seen = torch.cat(positions)
+    assert sorted(seen.unique().tolist()) == list(range(16))
+    repeats = seen.numel() - 16
+    assert sorted(seen.tolist()) == sorted(list(range(16)) + list(range(repeats)))  # the first ones again
+    for s, pos in zip(shards, positions, strict=True):  # each batch's images are the ones its positions name
+        assert torch.equal(torch.cat([b for b, _ in s]), images[pos])
+
+
+def test_training_shards_still_drop_the_remainder(kaggle_root):
+    images = load_to_device(KaggleLabDataset(kaggle_root), "cpu")
+    shards = [torch.cat(list(DeviceBatchLoader(images, 2, seed=1, num_replicas=3, rank=r))) for r in range(3)]
+    assert [s.shape[0] for s in shards] == [4, 4, 4]  # 16 // 3 = 5 each, whole batches of 2
+
+
+def test_teardown_lets_go_of_the_device_copy(kaggle_root):
+    dm = ColorizationDataModule(source="kaggle", root=kaggle_root, image_size=32, batch_size=4, num_workers=0,
+                                on_device=True, val_fraction=0.25, test_fraction=0.25)
+    loader = dm.val_dataloader()
+    held = loader.images
+    assert dm._device_images["val"] is held
+    dm.teardown("fit")
+    assert dm._device_images == {}
+    assert torch.equal(dm.val_dataloader().images, held)  # the next stage loads it again
