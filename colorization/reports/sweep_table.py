@@ -73,8 +73,9 @@ def seed_of(status: dict[str, Any]) -> Any:
 
 
 def group_key(overrides: list[str]) -> str:
-    """What a job's configuration is, apart from its seed: its overrides without ``seed=...``."""
-    return " ".join(o for o in overrides if _override_key(o) != "seed")
+    """What a job's configuration is, apart from its seed: its overrides without ``seed=...`` (nor ``ckpt_path=``:
+    where a resumed job continued from is no part of what it is)."""
+    return " ".join(o for o in overrides if _override_key(o) not in ("seed", "ckpt_path"))
 
 
 def _read_status(job_dir: Path) -> dict[str, Any]:
