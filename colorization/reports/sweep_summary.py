@@ -202,7 +202,7 @@ class SweepSummaryCallback(Callback):
                  len(summary.jobs), len(failed), len(summary.stopped))
         if failed and self.fail_on_error:
             # Every other job has finished and the summary is written; the exit status tells scripts.
-            log.error("failed jobs: %s", ", ".join(failed))
+            log.error("%d of %d jobs failed (job %s)", len(failed), len(summary.jobs), ", ".join(failed))
             sys.exit(1)
 
 

@@ -15,6 +15,7 @@ stops every job (those that had started are marked terminated, the others not_ru
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,6 +28,8 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from colorization.distributed.command import ENTRY_ENV, driver_argv
+from colorization.runs.sweep_launch import jobs_to_launch, kept_return
 from colorization.runs.termination import SignalWatch, signal_name
 
 log = logging.getLogger(__name__)
@@ -78,13 +81,12 @@ class GpuLauncher(RayLauncher):
             sweep_config.hydra.job.num = idx
         return sweep_config
 
-    def _check_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
+    def _check_jobs(self, job_overrides: Sequence[tuple[int, list[str]]],
                     gpus_per_node: int) -> list[tuple[DictConfig, list[str], int]]:
-        """Every job's (config, overrides, GPUs), checked before any is submitted, so a job Ray could never run
-        fails the sweep before other jobs have started."""
+        """Every job's (config, overrides, GPUs) from its (number, overrides), checked before any is submitted, so a
+        job Ray could never run fails the sweep before other jobs have started."""
         jobs = []
-        for i, overrides in enumerate(job_overrides):
-            idx = initial_job_idx + i
+        for idx, overrides in job_overrides:
             job_cfg = self._job_config(overrides, idx)
             gpus = gpus_for_job(job_cfg, self.gpus_per_job, gpus_per_node)
             if OmegaConf.select(job_cfg, "trainer.num_nodes", default=1) not in (1, None):
@@ -104,10 +106,12 @@ class GpuLauncher(RayLauncher):
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = jobs_to_launch(self.config, job_overrides, initial_job_idx, lambda n, o: self._job_config(o, n))
+        to_run = [(j.idx, j.overrides) for j in jobs if j.overrides is not None]
         gpus_per_node = self._start_ray()
-        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(job_overrides), gpus_per_node,
+        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(to_run), gpus_per_node,
                  self.config.hydra.sweep.dir)
-        checked = self._check_jobs(job_overrides, initial_job_idx, gpus_per_node)
+        checked = self._check_jobs(to_run, gpus_per_node)
 
         # Installed after ray.init, which sets a SIGTERM handler of its own in this process (it exits 1). The watch
         # only records a signal (quiet): an exception a handler raises while Ray waits is turned by Ray into a bare
@@ -118,8 +122,9 @@ class GpuLauncher(RayLauncher):
             refs = self._submit(checked, watch)
             self._log_as_they_end(refs, watch)
             if watch.signum is None:
-                return [self._result(ref, cfg, overrides)
-                        for ref, (cfg, overrides, _) in zip(refs, checked, strict=True)]
+                ran = iter(self._result(ref, cfg, overrides)
+                           for ref, (cfg, overrides, _) in zip(refs, checked, strict=True))
+                return [next(ran) if j.overrides is not None else kept_return(j, self.config) for j in jobs]
             log.warning("received %s: stopping every job of the sweep", signal_name(watch.signum))
             # Latest first: a queued job is cancelled before a running one's end frees a GPU it could start on.
             for ref in reversed(refs):
@@ -134,11 +139,13 @@ class GpuLauncher(RayLauncher):
 
         assert self.hydra_context is not None and self.task_function is not None
         refs = []
+        # A DDP job re-launches its other ranks with the driver's entry point: in a Ray worker, __main__ is Ray's.
+        env_vars = {ENTRY_ENV: json.dumps(driver_argv())}
         for job_cfg, overrides, gpus in jobs:
             if watch.signum is not None:
                 break
             log.info("\t#%d (%d GPU): %s", job_cfg.hydra.job.num, gpus, " ".join(filter_overrides(overrides)))
-            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus})
+            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus, "runtime_env": {"env_vars": env_vars}})
             refs.append(launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function,
                                           Singleton.get_state()))
         return refs
