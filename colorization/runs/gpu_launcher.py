@@ -34,6 +34,9 @@ from colorization.runs.termination import SignalWatch, signal_name
 
 log = logging.getLogger(__name__)
 
+# ray.init's options that start a node; a driver that joins a cluster (ray.init.address) passes none of them.
+_NODE_OPTIONS = ("num_cpus", "num_gpus", "resources", "object_store_memory", "include_dashboard", "dashboard_host",
+                 "dashboard_port", "_temp_dir")
 # Seconds between looks at whether a signal arrived while the jobs run: how soon the sweep reacts to one.
 SIGNAL_POLL_S = 0.5
 
@@ -65,8 +68,11 @@ class GpuLauncher(RayLauncher):
         # No usage-stats prompt or upload: nothing leaves the machine unless the user points at a cluster.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         init: dict[str, Any] = OmegaConf.to_container(self.ray_cfg.init, resolve=True)  # type: ignore[assignment]
-        if self.num_gpus is not None and not init.get("address"):
-            init["num_gpus"] = int(self.num_gpus)  # a cluster's GPUs are declared by its own nodes
+        if init.get("address"):
+            # Joining a cluster: its nodes declare their own resources, and ray.init refuses these when connecting.
+            init = {k: v for k, v in init.items() if k not in _NODE_OPTIONS}
+        elif self.num_gpus is not None:
+            init["num_gpus"] = int(self.num_gpus)
         if not ray.is_initialized():
             log.info("starting Ray: %s", init)
             ray.init(**init)
@@ -187,15 +193,17 @@ class GpuLauncher(RayLauncher):
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as e:
-            from colorization.io.json_files import write_json
-            from colorization.runs.job import describe_error
-            from colorization.runs.status import STATUS_FILE
+            from colorization.runs.job import describe_error, timestamp, write_status
+            from colorization.runs.status import JobStatus as RunStatus
 
             job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
             error = describe_error(e)
             log.error("job #%s: its Ray worker failed: %s", job_cfg.hydra.job.num, error)
-            if not (job_dir / STATUS_FILE).exists():
-                write_json(job_dir / STATUS_FILE, {"job_num": job_cfg.hydra.job.num, "overrides": overrides,
-                                                   "output_dir": str(job_dir), "status": "failed", "error": error})
+            existing = RunStatus.read(job_dir)
+            if existing is None or existing.status == "running":  # the worker died before it could say so
+                started = existing.to_dict() if existing is not None else {}
+                write_status(job_dir, {**started, "job_num": job_cfg.hydra.job.num, "overrides": overrides,
+                                       "output_dir": str(job_dir), "status": "failed", "error": error,
+                                       "ended_at": timestamp()})
             return JobReturn(overrides=overrides, cfg=job_cfg, hydra_cfg=job_cfg, working_dir=os.getcwd(),
                              status=JobStatus.COMPLETED, _return_value=math.nan)

@@ -1,5 +1,5 @@
-"""Colorization's Hydra launchers (``sequential``, the default, and ``gpus``). Hydra instantiates a launcher only
-from the ``hydra_plugins`` namespace, and it imports every module there whenever it starts; so each launcher is
+"""Colorization's Hydra launchers (``sequential``, the default, and ``gpus``) and Optuna sweeper. Hydra instantiates
+a plugin only from the ``hydra_plugins`` namespace, and it imports every module there whenever it starts; so each is
 named here as a thin class whose work (and its Ray or torch import) is loaded only when a sweep actually uses it.
 The code lives in ``colorization/runs/`` and ``colorization/distributed/``."""
 
@@ -11,6 +11,7 @@ from typing import Any
 from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
+from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as HydraOptunaSweeper
 
 
 class GpuLauncher(Launcher):
@@ -41,3 +42,14 @@ class SequentialLauncher(BasicLauncher):
         from colorization.runs.sequential_launcher import launch_in_order
 
         return launch_in_order(self, job_overrides, initial_job_idx)
+
+
+class OptunaSweeper(HydraOptunaSweeper):
+    """``hparams_search=optuna``: Hydra's Optuna sweeper, whose study (stored in the sweep dir) ``colorization
+    resume`` continues towards ``n_trials`` (:func:`colorization.runs.optuna_resume.continue_study`)."""
+
+    def sweep(self, arguments: list[str]) -> None:
+        from colorization.runs.optuna_resume import continue_study
+
+        continue_study(self.sweeper)
+        return super().sweep(arguments)

@@ -7,6 +7,8 @@ import csv
 import os
 import re
 import signal
+import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_termination import LONG, _signal_after_first_epoch, _start
-from tests.support.entry_points import TINY, only_dir, read_json, run_entry
+from tests.support.entry_points import REPO, TINY, only_dir, read_json, run_entry
 
 pytest.importorskip("hydra_plugins.hydra_ray_launcher")
 
@@ -126,3 +128,96 @@ def test_a_signal_stops_every_job_writes_the_summary_and_leaves_no_ray_process(
     stopped = sum(j["status"] != "ok" for j in jobs)
     assert stopped >= 1 and [(g["model"], g["n_stopped"]) for g in groups] == [("vanilla", str(stopped))]
     _assert_ray_session_gone(proc.pid)
+
+
+def _wait_for(path: Path, proc, timeout_s: float = 240) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"{path} never appeared; exit {proc.returncode}\n{proc.communicate()[0][-4000:]}")
+        time.sleep(0.05)
+
+
+def _resume(sweep: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
+           "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, "-m", "colorization", "resume", str(sweep)], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_a_gpus_sweep_whose_driver_was_killed_is_finished_by_resume(tmp_path: Path, sample_data_dir: Path) -> None:
+    """One logical GPU, three jobs: the driver is killed with SIGKILL while job 1 trains; Ray's processes go with it;
+    `colorization resume` keeps job 0, continues job 1 from its checkpoint and runs job 2, on the gpus launcher."""
+    sweep = tmp_path / "sweep"
+    proc = _start(["-m", "hydra/launcher=gpus", "hydra.launcher.num_gpus=1", *TINY, "model=vanilla", "logger=csv",
+                   "trainer.max_epochs=8", "seed=1,2,3", f"hydra.sweep.dir={sweep}"], tmp_path, sample_data_dir)
+    _wait_for(sweep / "1" / "checkpoints" / "last.ckpt", proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    _assert_ray_session_gone(proc.pid, within_s=30)
+    job0 = (sweep / "0" / "metrics.json").read_bytes()
+    assert read_json(sweep / "1" / "job_status.json")["status"] == "running"
+    out = _resume(sweep).stdout
+    assert "  job 1 (running): resume from " in out
+    jobs = [read_json(sweep / n / "job_status.json") for n in "012"]
+    assert [(j["status"], j["seed"]) for j in jobs] == [("ok", 1), ("ok", 2), ("ok", 3)]
+    assert (sweep / "0" / "metrics.json").read_bytes() == job0
+    assert jobs[1]["resumed_from"] == str(sweep / "1" / "checkpoints" / "last.ckpt")
+    assert jobs[1]["ray_node_id"] and jobs[1]["visible_devices"] == "0"
+    groups = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert [(g["n_seeds"], g["seeds"]) for g in groups] == [("3", "1 2 3")]
+
+
+@pytest.fixture
+def two_nodes():
+    """A Ray cluster of two nodes on this machine, each with one logical GPU (Ray's own test cluster)."""
+    from ray.cluster_utils import Cluster
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    node = {"num_cpus": 1, "num_gpus": 1, "object_store_memory": 78643200}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    try:
+        cluster.add_node(**node)
+        cluster.wait_for_nodes()
+        yield cluster
+    finally:
+        cluster.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_a_two_node_ray_cluster_runs_a_sweep_on_both_nodes_and_resumes_it(tmp_path: Path, sample_data_dir: Path,
+                                                                         two_nodes) -> None:
+    """Four jobs on a cluster of two nodes with one GPU each: both nodes run jobs (job_status names the node), and
+    a sweep there stopped by SIGTERM is finished by `colorization resume` on the same cluster."""
+    join = f"hydra.launcher.ray.init.address={two_nodes.address}"
+    nodes = {n.node_id for n in two_nodes.list_all_nodes()}
+    _, sweep = _sweep_on(tmp_path / "a", sample_data_dir, join, "seed=1,2,3,4")
+    jobs = [read_json(sweep / str(n) / "job_status.json") for n in range(4)]
+    assert [j["status"] for j in jobs] == ["ok"] * 4
+    assert {j["ray_node_id"] for j in jobs} == nodes, "each node ran jobs"
+    assert {j["visible_devices"] for j in jobs} == {"0"}, "one GPU per node, each job on its node's"
+
+    stopped = tmp_path / "b" / "sweep"
+    (tmp_path / "b").mkdir()
+    proc = _start(["-m", "hydra/launcher=gpus", join, *LONG, "logger=csv", "trainer.max_epochs=30", "seed=1,2,3",
+                   f"hydra.sweep.dir={stopped}"], tmp_path / "b", sample_data_dir)
+    out = _signal_after_first_epoch(proc, stopped / "0", signal.SIGTERM)
+    assert proc.returncode == 143, out[-3000:]
+    _resume(stopped)
+    jobs = [read_json(stopped / n / "job_status.json") for n in "012"]
+    assert [j["status"] for j in jobs] == ["ok"] * 3
+    assert jobs[0]["resumed_from"] == str(stopped / "0" / "checkpoints" / "last.ckpt")
+    assert {j["ray_node_id"] for j in jobs} <= nodes
+
+
+def _sweep_on(cwd: Path, data_dir: Path, *overrides: str):
+    cwd.mkdir()
+    proc = run_entry("train.py", ["-m", "hydra/launcher=gpus", "model=vanilla", "logger=csv", *overrides, *TINY],
+                     cwd, data_dir)
+    return proc, only_dir(cwd / "multirun")
