@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None, prog: str = "colorization resume") -
     for plan in plans:
         print(f"  {plan.describe()}")
     if record.get("sweeper") == "optuna":
-        print("  then Optuna's study (optuna.db in the sweep dir) continues towards hydra.sweeper.n_trials")
+        print("  then Optuna asks the trials still missing towards hydra.sweeper.n_trials")
     command = resume_command(record, sweep_dir)
     if args.dry_run:
         print(f"would run, in {record['cwd']}: {' '.join(command)}")

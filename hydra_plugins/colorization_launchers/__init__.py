@@ -45,11 +45,11 @@ class SequentialLauncher(BasicLauncher):
 
 
 class OptunaSweeper(HydraOptunaSweeper):
-    """``hparams_search=optuna``: Hydra's Optuna sweeper, whose study (stored in the sweep dir) ``colorization
-    resume`` continues towards ``n_trials`` (:func:`colorization.runs.optuna_resume.continue_study`)."""
+    """``hparams_search=optuna``: Hydra's Optuna sweeper, whose study (its trials are the sweep dir's jobs)
+    ``colorization resume`` continues towards ``n_trials`` (:func:`colorization.runs.optuna_resume.continue_study`)."""
 
     def sweep(self, arguments: list[str]) -> None:
         from colorization.runs.optuna_resume import continue_study
 
-        continue_study(self.sweeper)
+        continue_study(self.sweeper, arguments)
         return super().sweep(arguments)

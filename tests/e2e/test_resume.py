@@ -132,3 +132,30 @@ def test_resumed_jobs_match_an_uninterrupted_sweep_and_a_running_sweep_keeps_its
         theirs = read_json(sweep / n / "metrics.json")
         assert {k: v for k, v in ours.items() if k.startswith("test/")} == \
             {k: v for k, v in theirs.items() if k.startswith("test/")}
+
+
+@pytest.mark.slow
+def test_an_optuna_sweep_continues_towards_n_trials_with_its_finished_trials(tmp_path, sample_data_dir):
+    """hparams_search=optuna with 3 trials, killed during trial 1: the resume keeps trial 0, continues trial 1 from
+    its checkpoint, asks only trial 2, and Optuna's best is the best of all three."""
+    sweep = tmp_path / "sweep"
+    args = [*SWEEP[:-1], "hparams_search=optuna", "hydra.sweeper.n_trials=3",
+            "hydra.sweeper.sampler.n_startup_trials=2", f"hydra.sweep.dir={sweep}"]
+    proc = _start(args, tmp_path, sample_data_dir)
+    deadline = time.monotonic() + 240
+    while not (sweep / "1" / "checkpoints" / "last.ckpt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[0][-3000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    trial0 = (sweep / "0" / "metrics.json").read_bytes()
+    out = _resume(sweep)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    jobs = [read_json(sweep / n / "job_status.json") for n in "012"]
+    assert [j["status"] for j in jobs] == ["ok"] * 3 and not (sweep / "3").exists()
+    assert (sweep / "0" / "metrics.json").read_bytes() == trial0
+    assert jobs[1]["resumed_from"] == str(sweep / "1" / "checkpoints" / "last.ckpt")
+    lrs = {next(o for o in j["overrides"] if o.startswith("optimizer.lr=")) for j in jobs}
+    assert len(lrs) == 3, "three trials, three learning rates"
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert f"best_value: {max(j['metrics']['val/psnr_best'] for j in jobs)}" in best
