@@ -37,7 +37,7 @@ def check_launcher(config: DictConfig) -> None:
                 "with hydra.launcher.num_gpus=N trainer.accelerator=cpu, join a Ray cluster with "
                 "hydra.launcher.ray.init.address=HOST:6379, or drop hydra/launcher=gpus to run the jobs one after "
                 "another")
-    elif "submitit" in target and "Slurm" in target and shutil.which("sbatch") is None:
+    elif target.endswith("SlurmLauncher") and shutil.which("sbatch") is None:
         raise LauncherUnavailable(
             "hydra/launcher=slurm: SLURM is not installed here (no `sbatch` on PATH): start the sweep on a SLURM "
             "login node, or use hydra/launcher=gpus (this machine's GPUs) or the default launcher (one job after "
