@@ -52,6 +52,19 @@ def gpus_for_job(job_cfg: DictConfig, gpus_per_job: int | None, gpus_per_node: i
     return gpus_per_node if devices == -1 else 1
 
 
+def _run_job_in(cwd: str, **job: Any) -> JobReturn:
+    """A Ray task: run one job (hydra-ray-launcher's ``_run_job``) in the driver's working dir ``cwd``, so relative
+    paths (the sweep dir, ``COLORIZATION_HOME`` unset, the data) mean what they meant to the driver also on another
+    node of a cluster (a shared file system); a node without that dir keeps its own."""
+    from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
+
+    if Path(cwd).is_dir():
+        os.chdir(cwd)
+    else:
+        log.warning("the sweep's working dir %s is not on this node; jobs run in %s", cwd, os.getcwd())
+    return _run_job(**job)
+
+
 class GpuLauncher(RayLauncher):
     """Hydra's Ray launcher, one job per free GPU. ``num_gpus``: GPUs Ray may hand out on this machine (``None``:
     every visible one); ``gpus_per_job``: GPUs each job gets (``None``: 1, or ``trainer.devices`` for DDP)."""
@@ -141,7 +154,7 @@ class GpuLauncher(RayLauncher):
     def _submit(self, jobs: list[tuple[DictConfig, list[str], int]], watch: SignalWatch) -> list[Any]:
         """Hand the jobs to Ray in order (Ray starts each once its GPUs are free); stop handing them over once
         ``watch`` has recorded a signal. Returns the submitted jobs' Ray object refs."""
-        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+        import ray
 
         assert self.hydra_context is not None and self.task_function is not None
         refs = []
@@ -152,8 +165,10 @@ class GpuLauncher(RayLauncher):
                 break
             log.info("\t#%d (%d GPU): %s", job_cfg.hydra.job.num, gpus, " ".join(filter_overrides(overrides)))
             remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus, "runtime_env": {"env_vars": env_vars}})
-            refs.append(launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function,
-                                          Singleton.get_state()))
+            options = OmegaConf.to_container(remote, resolve=True)
+            refs.append(ray.remote(**options)(_run_job_in).remote(  # type: ignore[arg-type]
+                os.getcwd(), hydra_context=self.hydra_context, sweep_config=job_cfg,
+                task_function=self.task_function, singleton_state=Singleton.get_state()))
         return refs
 
     def _stop_sweep(self, jobs: list[tuple[DictConfig, list[str]]], signum: int) -> NoReturn:

@@ -12,6 +12,7 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn
 from hydra.plugins.launcher import Launcher
 from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper as HydraOptunaSweeper
+from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher as SubmititLocalLauncher
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import SlurmLauncher as SubmititSlurmLauncher
 
 
@@ -56,20 +57,20 @@ class OptunaSweeper(HydraOptunaSweeper):
         return super().sweep(arguments)
 
 
-class SlurmLauncher(SubmititSlurmLauncher):
-    """``hydra/launcher=slurm`` (``conf/hydra/launcher/slurm.yaml``): hydra-submitit-launcher's SLURM launcher, one
-    SLURM job per sweep job, that ``colorization resume`` continues (:mod:`colorization.runs.sweep_launch`): an
-    interrupted job is submitted with ``ckpt_path=last``; a job kept as it is becomes an array task that only
-    reports its recorded result (the array keeps every job's number)."""
+class _ResumableSubmitit:
+    """What ``colorization resume`` needs of a hydra-submitit-launcher launcher (:mod:`colorization.runs.sweep_launch`):
+    an interrupted job is submitted with ``ckpt_path=last``; a job kept as it is becomes a task that only reports its
+    recorded result (the array keeps every job's number)."""
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from colorization.runs.sweep_launch import jobs_to_launch
 
-        assert self.config is not None and self.hydra_context is not None
-        jobs = jobs_to_launch(self.config, job_overrides, initial_job_idx,
-                              lambda n, o: self.hydra_context.config_loader.load_sweep_config(self.config, list(o)))
+        config, context = self.config, self.hydra_context  # type: ignore[attr-defined]
+        jobs = jobs_to_launch(config, job_overrides, initial_job_idx,
+                              lambda n, o: context.config_loader.load_sweep_config(config, list(o)))
         self.kept = {j.idx: j for j in jobs if j.overrides is None}
-        return super().launch([j.overrides if j.overrides is not None else j.given for j in jobs], initial_job_idx)
+        runs = [j.overrides if j.overrides is not None else j.given for j in jobs]
+        return super().launch(runs, initial_job_idx)  # type: ignore[misc]
 
     def __call__(self, sweep_overrides: list[str], job_dir_key: str, job_num: int, job_id: str,
                  singleton_state: dict[type, Any]) -> JobReturn:
@@ -77,6 +78,15 @@ class SlurmLauncher(SubmititSlurmLauncher):
         if kept is not None:
             from colorization.runs.sweep_launch import kept_return
 
-            assert self.config is not None
-            return kept_return(kept, self.config)
-        return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
+            return kept_return(kept, self.config)  # type: ignore[attr-defined]
+        return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)  # type: ignore[misc]
+
+
+class SlurmLauncher(_ResumableSubmitit, SubmititSlurmLauncher):
+    """``hydra/launcher=slurm`` (``conf/hydra/launcher/slurm.yaml``): hydra-submitit-launcher's SLURM launcher, one
+    SLURM job per sweep job, that ``colorization resume`` continues."""
+
+
+class LocalLauncher(_ResumableSubmitit, SubmititLocalLauncher):
+    """``hydra/launcher=local`` (``conf/hydra/launcher/local.yaml``): hydra-submitit-launcher's local launcher,
+    each job its own process, that ``colorization resume`` continues."""

@@ -70,6 +70,7 @@ def test_failed_job_frees_its_gpu_and_the_sweep_goes_on(tmp_path: Path, sample_d
     # The middle job gets a negative learning rate: torch refuses it when fit builds the optimizer.
     proc, sweep = _sweep(tmp_path, sample_data_dir, "optimizer.lr=0.001,-1,0.002", check=False)
     assert proc.returncode == 1, "a sweep with a failed job exits non-zero, after the summary"
+    assert proc.stderr.strip().splitlines()[-1].endswith("1 of 3 jobs failed (job 1)"), proc.stderr[-2000:]
     rows = list(csv.DictReader((sweep / "jobs.csv").open()))
     assert [r["status"] for r in rows] == ["ok", "failed", "ok"]
     assert "learning rate" in rows[1]["error"].lower()
@@ -148,27 +149,44 @@ def _resume(sweep: Path) -> subprocess.CompletedProcess:
     return proc
 
 
+def _wait_until_gone(pids: list[int], within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while any(Path(f"/proc/{pid}").exists() for pid in pids):
+        assert time.monotonic() < deadline, f"job processes {pids} still running {within_s} s after their driver died"
+        time.sleep(0.5)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(480)
 def test_a_gpus_sweep_whose_driver_was_killed_is_finished_by_resume(tmp_path: Path, sample_data_dir: Path) -> None:
-    """One logical GPU, three jobs: the driver is killed with SIGKILL while job 1 trains; Ray's processes go with it;
-    `colorization resume` keeps job 0, continues job 1 from its checkpoint and runs job 2, on the gpus launcher."""
+    """Two logical GPUs, three jobs: the driver is killed with SIGKILL while jobs 0 and 1 train; Ray's processes go
+    with it (a job's worker within seconds: until then a resume refuses, naming it); `colorization resume`
+    continues each interrupted job from its checkpoint, keeps any that had finished and runs job 2."""
     sweep = tmp_path / "sweep"
-    proc = _start(["-m", "hydra/launcher=gpus", "hydra.launcher.num_gpus=1", *TINY, "model=vanilla", "logger=csv",
-                   "trainer.max_epochs=8", "seed=1,2,3", f"hydra.sweep.dir={sweep}"], tmp_path, sample_data_dir)
+    proc = _start(["-m", "hydra/launcher=gpus", "hydra.launcher.num_gpus=2", *TINY, "model=vanilla", "logger=csv",
+                   "trainer.max_epochs=40", "seed=1,2,3", f"hydra.sweep.dir={sweep}"], tmp_path, sample_data_dir)
     _wait_for(sweep / "1" / "checkpoints" / "last.ckpt", proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     _assert_ray_session_gone(proc.pid, within_s=30)
-    job0 = (sweep / "0" / "metrics.json").read_bytes()
-    assert read_json(sweep / "1" / "job_status.json")["status"] == "running"
+    before = {n: read_json(sweep / n / "job_status.json") for n in "01"}
+    _wait_until_gone([s["pid"] for s in before.values() if s["status"] == "running"])
+    # Ray ends an orphaned worker with SIGTERM (the job says terminated) or SIGKILL (it still says running); one
+    # that finished its job first says ok.
+    killed = {n: read_json(sweep / n / "job_status.json") for n in "01"}
+    interrupted = {n for n, s in killed.items() if s["status"] in ("running", "terminated")}
+    assert interrupted, f"the kill interrupted no job: {killed}"
+    finished = {n: (sweep / n / "metrics.json").read_bytes() for n, s in killed.items() if s["status"] == "ok"}
     out = _resume(sweep).stdout
-    assert "  job 1 (running): resume from " in out
     jobs = [read_json(sweep / n / "job_status.json") for n in "012"]
     assert [(j["status"], j["seed"]) for j in jobs] == [("ok", 1), ("ok", 2), ("ok", 3)]
-    assert (sweep / "0" / "metrics.json").read_bytes() == job0
-    assert jobs[1]["resumed_from"] == str(sweep / "1" / "checkpoints" / "last.ckpt")
-    assert jobs[1]["ray_node_id"] and jobs[1]["visible_devices"] == "0"
+    for n, status in killed.items():
+        if n in interrupted:
+            assert f"  job {n} ({status['status']}): resume from " in out
+            assert jobs[int(n)]["resumed_from"] == str(sweep / n / "checkpoints" / "last.ckpt")
+        else:
+            assert (sweep / n / "metrics.json").read_bytes() == finished[n], "a finished job is kept as it was"
+    assert jobs[2]["resumed_from"] is None and {j["visible_devices"] for j in jobs} <= {"0", "1"}
     groups = list(csv.DictReader((sweep / "summary.csv").open()))
     assert [(g["n_seeds"], g["seeds"]) for g in groups] == [("3", "1 2 3")]
 
@@ -221,3 +239,15 @@ def _sweep_on(cwd: Path, data_dir: Path, *overrides: str):
     proc = run_entry("train.py", ["-m", "hydra/launcher=gpus", "model=vanilla", "logger=csv", *overrides, *TINY],
                      cwd, data_dir)
     return proc, only_dir(cwd / "multirun")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_a_ddp_job_starts_its_other_rank_from_the_drivers_entry_point(tmp_path: Path, sample_data_dir: Path) -> None:
+    """trainer=ddp_sim under hydra/launcher=gpus: the job asks Ray for 2 (logical) GPUs, and its rank 1 re-launches
+    train.py (not Ray's worker script, which is __main__ in a Ray task), logging to train_rank1.log in the job dir."""
+    _, sweep = _sweep(tmp_path, sample_data_dir, "trainer=ddp_sim", "trainer.max_epochs=1")
+    status = read_json(sweep / "0" / "job_status.json")
+    assert (status["status"], status["world_size"], status["visible_devices"]) == ("ok", 2, "0,1"), status
+    rank1 = (sweep / "0" / "train_rank1.log").read_text()
+    assert "job start: rank 1, model vanilla" in rank1 and "DDP rank 1 of 2" in rank1
