@@ -251,3 +251,30 @@ def test_a_ddp_job_starts_its_other_rank_from_the_drivers_entry_point(tmp_path: 
     assert (status["status"], status["world_size"], status["visible_devices"]) == ("ok", 2, "0,1"), status
     rank1 = (sweep / "0" / "train_rank1.log").read_text()
     assert "job start: rank 1, model vanilla" in rank1 and "DDP rank 1 of 2" in rank1
+
+
+@pytest.mark.parametrize(("launcher", "line"), [
+    ("gpus", "hydra/launcher=gpus: this machine has no GPU (torch sees none): declare logical GPUs for CPU jobs with "
+             "hydra.launcher.num_gpus=N trainer.accelerator=cpu, join a Ray cluster with "
+             "hydra.launcher.ray.init.address=HOST:6379, or drop hydra/launcher=gpus to run the jobs one after "
+             "another"),
+    ("slurm", "hydra/launcher=slurm: SLURM is not installed here (no `sbatch` on PATH): start the sweep on a SLURM "
+              "login node, or use hydra/launcher=gpus (this machine's GPUs) or the default launcher (one job after "
+              "another)")])
+def test_a_launcher_this_machine_cannot_run_is_refused_in_one_line(tmp_path, sample_data_dir, monkeypatch, launcher,
+                                                                    line):
+    """No GPU, no sbatch: one line naming the option and the way out, exit 1, before Ray or submitit start and
+    before the sweep dir exists."""
+    import shutil
+
+    import torch
+
+    if launcher == "gpus" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    if launcher == "slurm" and shutil.which("sbatch"):
+        pytest.skip("this machine has SLURM")
+    sweep = tmp_path / "sweep"
+    proc = run_entry("train.py", ["-m", f"hydra/launcher={launcher}", "seed=1,2", f"hydra.sweep.dir={sweep}", *TINY],
+                     tmp_path, sample_data_dir, check=False)
+    assert (proc.returncode, proc.stderr.strip().splitlines()) == (1, [line])
+    assert not sweep.exists() and not _ray_processes_of(proc.pid)
