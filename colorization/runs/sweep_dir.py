@@ -67,9 +67,11 @@ def read_record(sweep_dir: str | os.PathLike) -> dict[str, Any] | None:
 
 def sweep_jobs_in(sweep_dir: Path) -> list[str]:
     """Names of the job dirs a sweep left in ``sweep_dir`` (numbered dirs with a status file or ``.hydra``)."""
-    if not sweep_dir.is_dir():
+    try:
+        entries = list(sweep_dir.iterdir()) if sweep_dir.is_dir() else []
+    except OSError:  # unreadable: the writability check that follows names the dir and the reason
         return []
-    return sorted((p.name for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()
+    return sorted((p.name for p in entries if p.is_dir() and p.name.isdigit()
                    and ((p / STATUS_FILE).exists() or (p / ".hydra").is_dir())), key=int)
 
 
