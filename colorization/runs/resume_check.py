@@ -52,8 +52,10 @@ def resume_warnings(config: DictConfig, run_dir: Path) -> list[str]:
     except Exception:  # noqa: BLE001 - an unreadable copy: the network is still compared with the checkpoint's
         run_config = None
     task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
+    given = OmegaConf.select(config, "ckpt_path")
+    option = f"ckpt_path=last ({ckpt})" if given == "last" else f"ckpt_path={given}"
     try:
-        return check_resume_config(task, run_config, str(ckpt))
+        return check_resume_config(task, run_config, str(ckpt), option)
     except ConfigError as e:
         raise ResumeRefused(str(e)) from e
 

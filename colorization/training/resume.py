@@ -221,7 +221,7 @@ def _schedule_warning(old: Mapping[str, Any], new: Mapping[str, Any], epoch: int
     return text
 
 
-def check_resume_config(cfg: Any, run_config: Any | None, ckpt_path: str) -> list[str]:
+def check_resume_config(cfg: Any, run_config: Any | None, ckpt_path: str, option: str | None = None) -> list[str]:
     """Compare the config of a run that resumes from ``ckpt_path`` with ``run_config``, the config the checkpoint
     was trained with (its run dir's ``.hydra/config.yaml``; ``None``: unknown, only the network is compared).
 
@@ -229,7 +229,8 @@ def check_resume_config(cfg: Any, run_config: Any | None, ckpt_path: str) -> lis
     sees would differ (``model.*`` but ``pretrained``/``weights``, ``loss.*``, ``module._target_``,
     ``data.image_size``, the data's source, split and seed); returns one warning per option that changes what is
     trained from here on (batch size, augmentation, module options, seed, a longer ``trainer.max_epochs``), or
-    that the checkpoint overrides (the optimizer's and the scheduler's state are restored from it).
+    that the checkpoint overrides (the optimizer's and the scheduler's state are restored from it). ``option`` is
+    how the message names the option (default ``ckpt_path=<ckpt_path>``).
     """
     ckpt = read_checkpoint(ckpt_path)
     hparams, _ = network_parts(ckpt)
@@ -250,8 +251,8 @@ def check_resume_config(cfg: Any, run_config: Any | None, ckpt_path: str) -> lis
                                                         *_TRAINING_KEYS)))]
     if refused:
         what = ", ".join(f"{k}={new[k]!r} (checkpoint: {old[k]!r})" for k in refused)
-        raise ConfigError(f"ckpt_path={ckpt_path} was trained with other settings than this run's: {what}; pass the "
-                          "settings it was trained with, or start a new run without ckpt_path")
+        raise ConfigError(f"{option or f'ckpt_path={ckpt_path}'} was trained with other settings than this run's: "
+                          f"{what}; pass the settings it was trained with, or start a new run without ckpt_path")
     warnings = []
     for key in differing:
         if key == "trainer.max_epochs":

@@ -101,7 +101,7 @@ def test_a_refused_ckpt_path_resume_changes_nothing(resumed, sample_data_dir):
                      sample_data_dir, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"ckpt_path={run / 'checkpoints' / 'last.ckpt'} was trained with other settings than this run's: "
+        f"ckpt_path=last ({run / 'checkpoints' / 'last.ckpt'}) was trained with other settings than this run's: "
         "loss.name='mse' (checkpoint: 'l1'); pass the settings it was trained with, or start a new run without "
         "ckpt_path"]
     assert [p.read_bytes() for p in watched] == before, "job_status.json, .hydra/config.yaml, metrics.json"
