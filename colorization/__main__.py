@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("colorization.inference.export", "export a checkpoint to ONNX or TorchScript"),
     "prepare": ("colorization.data.prepare", "turn a folder of photos into the Kaggle LAB layout"),
     "study-report": ("colorization.reports.study_report", "the study report of a finished sweep"),
+    "resume": ("colorization.runs.resume_command", "continue a stopped sweep in its own dir (--dry-run, --failed)"),
 }
 
 USAGE = """usage: colorization <command> [options]   (or: python -m colorization <command>)

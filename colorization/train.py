@@ -67,6 +67,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     log_config(trainer, cfg)
 
+    ckpt_path = None
     if cfg.get("train", True):
         # ckpt_path resolved (last -> the newest readable checkpoint) and checked against this run before fitting;
         # the CSV logger told where to continue its file.
@@ -89,6 +90,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     result = {
         "metrics": metrics,
         "best_ckpt": best_ckpt,
+        "resumed_from": ckpt_path,
         "last_ckpt": str(output_dir / "checkpoints" / "last.ckpt"),
         "epochs": trainer.current_epoch,
         "test_images": str(test_images) if test_images else None,

@@ -9,6 +9,7 @@ this job's dir.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -45,19 +46,40 @@ def is_sweep_override(override: str) -> bool:
     return any(key == k or key.startswith(k + ".") or key.startswith(k + "@") for k in _SWEEP_KEYS)
 
 
-def _quote(value: str) -> str:
+def quote_override(value: str) -> str:
+    """``value`` as a quoted Hydra override value (any character allowed)."""
     # Hydra's override grammar: a quoted string may hold any character but its own unescaped quote.
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def script_command() -> list[str]:
-    """``python <script>`` or ``python -m <module>``: how this process was started."""
+# Set by a launcher whose jobs run in processes of their own (a Ray worker, where ``__main__`` is Ray's worker
+# script): the driver's entry point and arguments as a JSON list (``entry_point()[1:] + sys.argv[1:]``).
+ENTRY_ENV = "COLORIZATION_ENTRY_ARGV"
+
+
+def _driver_argv() -> list[str] | None:
+    value = os.environ.get(ENTRY_ENV)
+    return [str(a) for a in json.loads(value)] if value else None
+
+
+def entry_point() -> list[str]:
+    """``[python, <script>]`` or ``[python, -m, <module>]``: how the driver of this job was started (from
+    :data:`ENTRY_ENV` when a launcher passed it on, else from this process's ``__main__``)."""
     import __main__  # imported here, as Lightning does: the main module may change after import (Lightning #15218)
 
+    passed = _driver_argv()
+    if passed is not None:
+        return [sys.executable, *passed[:2]] if passed[0] == "-m" else [sys.executable, passed[0]]
     spec = getattr(__main__, "__spec__", None)
     if spec is None:
         return [sys.executable, os.path.abspath(sys.argv[0])]
     return [sys.executable, "-m", spec.name]
+
+
+def driver_argv() -> list[str]:
+    """The driver's entry point and arguments (``[script, *args]`` or ``[-m, module, *args]``), for
+    :data:`ENTRY_ENV`."""
+    return _driver_argv() or [*entry_point()[1:], *sys.argv[1:]]
 
 
 def child_command(local_rank: int, argv: Sequence[str] | None = None) -> tuple[list[str], str]:
@@ -69,19 +91,21 @@ def child_command(local_rank: int, argv: Sequence[str] | None = None) -> tuple[l
     from hydra.core.hydra_config import HydraConfig
 
     hc = HydraConfig.get()
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:
+        passed = _driver_argv()
+        argv = sys.argv[1:] if passed is None else passed[2 if passed[0] == "-m" else 1:]
     task = list(hc.overrides.task)
     hydra_overrides = [o for o in hc.overrides.hydra if not is_sweep_override(o)]
     own = [
         # A config may ask for a sweep itself (an experiment with hydra.mode: MULTIRUN): the child never does.
         "hydra.mode=RUN",
-        f"hydra.run.dir={_quote(str(hc.runtime.output_dir))}",
-        f"hydra.job.name={_quote(f'{hc.job.name}_rank{local_rank}')}",
+        f"hydra.run.dir={quote_override(str(hc.runtime.output_dir))}",
+        f"hydra.job.name={quote_override(f'{hc.job.name}_rank{local_rank}')}",
         "hydra.output_subdir=null",
     ]
     if hc.job.get("num") is not None:
         own.append(f"hydra.job.num={int(hc.job.num)}")
     if hc.job.get("id") not in (None, "???"):
-        own.append(f"hydra.job.id={_quote(str(hc.job.id))}")
-    command = script_command() + config_arguments(argv) + task + hydra_overrides + own
+        own.append(f"hydra.job.id={quote_override(str(hc.job.id))}")
+    command = entry_point() + config_arguments(argv) + task + hydra_overrides + own
     return command, str(hc.runtime.cwd)

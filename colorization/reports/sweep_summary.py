@@ -282,7 +282,7 @@ class SweepSummaryCallback(Callback):
             # Every other job has finished and the summary is written; the exit status tells scripts.
             for word, jobs in (("failed", failed), ("diverged", diverged)):
                 if jobs:
-                    log.error("%s jobs: %s", word, ", ".join(jobs))
+                    log.error("%d of %d jobs %s (job %s)", len(jobs), len(summary.jobs), word, ", ".join(jobs))
             sys.exit(1)
 
 

@@ -89,9 +89,14 @@ def seed_of(status: JobStatus) -> Any:
     return parse_overrides(status.overrides).get("seed")
 
 
+# Overrides that say where a job ran from, not what it is: its seed, and where a resumed job continued from.
+_NOT_CONFIGURATION = ("seed", "ckpt_path")
+
+
 def group_key(overrides: Sequence[str]) -> str:
-    """What a job's configuration is, apart from its seed: its overrides without ``seed=...``."""
-    return " ".join(o for o in overrides if "seed" not in parse_overrides([o]))
+    """What a job's configuration is, apart from its seed: its overrides without ``seed=...`` (nor ``ckpt_path=``:
+    where a resumed job continued from is no part of what it is)."""
+    return " ".join(o for o in overrides if not set(parse_overrides([o])) & set(_NOT_CONFIGURATION))
 
 
 def read_status(job_dir: Path) -> JobStatus:

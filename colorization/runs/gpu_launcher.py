@@ -15,6 +15,7 @@ stops every job (those that had started are marked terminated, the others not_ru
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -27,10 +28,15 @@ from hydra.core.utils import JobReturn, JobStatus, configure_log, filter_overrid
 from hydra_plugins.hydra_ray_launcher.ray_launcher import RayLauncher
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from colorization.distributed.command import ENTRY_ENV, driver_argv
+from colorization.runs.sweep_launch import jobs_to_launch, kept_return
 from colorization.runs.termination import SignalWatch, signal_name
 
 log = logging.getLogger(__name__)
 
+# ray.init's options that start a node; a driver that joins a cluster (ray.init.address) passes none of them.
+_NODE_OPTIONS = ("num_cpus", "num_gpus", "resources", "object_store_memory", "include_dashboard", "dashboard_host",
+                 "dashboard_port", "_temp_dir")
 # Seconds between looks at whether a signal arrived while the jobs run: how soon the sweep reacts to one.
 SIGNAL_POLL_S = 0.5
 
@@ -44,6 +50,19 @@ def gpus_for_job(job_cfg: DictConfig, gpus_per_job: int | None, gpus_per_node: i
     if isinstance(devices, int) and devices > 0:
         return devices
     return gpus_per_node if devices == -1 else 1
+
+
+def _run_job_in(cwd: str, **job: Any) -> JobReturn:
+    """A Ray task: run one job (hydra-ray-launcher's ``_run_job``) in the driver's working dir ``cwd``, so relative
+    paths (the sweep dir, ``COLORIZATION_HOME`` unset, the data) mean what they meant to the driver also on another
+    node of a cluster (a shared file system); a node without that dir keeps its own."""
+    from hydra_plugins.hydra_ray_launcher._launcher_util import _run_job
+
+    if Path(cwd).is_dir():
+        os.chdir(cwd)
+    else:
+        log.warning("the sweep's working dir %s is not on this node; jobs run in %s", cwd, os.getcwd())
+    return _run_job(**job)
 
 
 class GpuLauncher(RayLauncher):
@@ -62,8 +81,11 @@ class GpuLauncher(RayLauncher):
         # No usage-stats prompt or upload: nothing leaves the machine unless the user points at a cluster.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         init: dict[str, Any] = OmegaConf.to_container(self.ray_cfg.init, resolve=True)  # type: ignore[assignment]
-        if self.num_gpus is not None and not init.get("address"):
-            init["num_gpus"] = int(self.num_gpus)  # a cluster's GPUs are declared by its own nodes
+        if init.get("address"):
+            # Joining a cluster: its nodes declare their own resources, and ray.init refuses these when connecting.
+            init = {k: v for k, v in init.items() if k not in _NODE_OPTIONS}
+        elif self.num_gpus is not None:
+            init["num_gpus"] = int(self.num_gpus)
         if not ray.is_initialized():
             log.info("starting Ray: %s", init)
             ray.init(**init)
@@ -78,13 +100,12 @@ class GpuLauncher(RayLauncher):
             sweep_config.hydra.job.num = idx
         return sweep_config
 
-    def _check_jobs(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
+    def _check_jobs(self, job_overrides: Sequence[tuple[int, list[str]]],
                     gpus_per_node: int) -> list[tuple[DictConfig, list[str], int]]:
-        """Every job's (config, overrides, GPUs), checked before any is submitted, so a job Ray could never run
-        fails the sweep before other jobs have started."""
+        """Every job's (config, overrides, GPUs) from its (number, overrides), checked before any is submitted, so a
+        job Ray could never run fails the sweep before other jobs have started."""
         jobs = []
-        for i, overrides in enumerate(job_overrides):
-            idx = initial_job_idx + i
+        for idx, overrides in job_overrides:
             job_cfg = self._job_config(overrides, idx)
             gpus = gpus_for_job(job_cfg, self.gpus_per_job, gpus_per_node)
             if OmegaConf.select(job_cfg, "trainer.num_nodes", default=1) not in (1, None):
@@ -104,10 +125,12 @@ class GpuLauncher(RayLauncher):
         assert self.config is not None and self.hydra_context is not None and self.task_function is not None
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = jobs_to_launch(self.config, job_overrides, initial_job_idx, lambda n, o: self._job_config(o, n))
+        to_run = [(j.idx, j.overrides) for j in jobs if j.overrides is not None]
         gpus_per_node = self._start_ray()
-        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(job_overrides), gpus_per_node,
+        log.info("%d jobs on %d GPU(s) per node, sweep dir %s", len(to_run), gpus_per_node,
                  self.config.hydra.sweep.dir)
-        checked = self._check_jobs(job_overrides, initial_job_idx, gpus_per_node)
+        checked = self._check_jobs(to_run, gpus_per_node)
 
         # Installed after ray.init, which sets a SIGTERM handler of its own in this process (it exits 1). The watch
         # only records a signal (quiet): an exception a handler raises while Ray waits is turned by Ray into a bare
@@ -118,8 +141,9 @@ class GpuLauncher(RayLauncher):
             refs = self._submit(checked, watch)
             self._log_as_they_end(refs, watch)
             if watch.signum is None:
-                return [self._result(ref, cfg, overrides)
-                        for ref, (cfg, overrides, _) in zip(refs, checked, strict=True)]
+                ran = iter(self._result(ref, cfg, overrides)
+                           for ref, (cfg, overrides, _) in zip(refs, checked, strict=True))
+                return [next(ran) if j.overrides is not None else kept_return(j, self.config) for j in jobs]
             log.warning("received %s: stopping every job of the sweep", signal_name(watch.signum))
             # Latest first: a queued job is cancelled before a running one's end frees a GPU it could start on.
             for ref in reversed(refs):
@@ -130,17 +154,21 @@ class GpuLauncher(RayLauncher):
     def _submit(self, jobs: list[tuple[DictConfig, list[str], int]], watch: SignalWatch) -> list[Any]:
         """Hand the jobs to Ray in order (Ray starts each once its GPUs are free); stop handing them over once
         ``watch`` has recorded a signal. Returns the submitted jobs' Ray object refs."""
-        from hydra_plugins.hydra_ray_launcher._launcher_util import launch_job_on_ray
+        import ray
 
         assert self.hydra_context is not None and self.task_function is not None
         refs = []
+        # A DDP job re-launches its other ranks with the driver's entry point: in a Ray worker, __main__ is Ray's.
+        env_vars = {ENTRY_ENV: json.dumps(driver_argv())}
         for job_cfg, overrides, gpus in jobs:
             if watch.signum is not None:
                 break
             log.info("\t#%d (%d GPU): %s", job_cfg.hydra.job.num, gpus, " ".join(filter_overrides(overrides)))
-            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus})
-            refs.append(launch_job_on_ray(self.hydra_context, remote, job_cfg, self.task_function,
-                                          Singleton.get_state()))
+            remote = OmegaConf.merge(self.ray_cfg.remote, {"num_gpus": gpus, "runtime_env": {"env_vars": env_vars}})
+            options = OmegaConf.to_container(remote, resolve=True)
+            refs.append(ray.remote(**options)(_run_job_in).remote(  # type: ignore[arg-type]
+                os.getcwd(), hydra_context=self.hydra_context, sweep_config=job_cfg,
+                task_function=self.task_function, singleton_state=Singleton.get_state()))
         return refs
 
     def _stop_sweep(self, jobs: list[tuple[DictConfig, list[str]]], signum: int) -> NoReturn:
@@ -180,15 +208,17 @@ class GpuLauncher(RayLauncher):
         try:
             return ray.get(ref)
         except ray.exceptions.RayError as e:
-            from colorization.io.json_files import write_json
-            from colorization.runs.job import describe_error
-            from colorization.runs.status import STATUS_FILE
+            from colorization.runs.job import describe_error, timestamp, write_status
+            from colorization.runs.status import JobStatus as RunStatus
 
             job_dir = Path(str(job_cfg.hydra.sweep.dir)) / str(job_cfg.hydra.sweep.subdir)
             error = describe_error(e)
             log.error("job #%s: its Ray worker failed: %s", job_cfg.hydra.job.num, error)
-            if not (job_dir / STATUS_FILE).exists():
-                write_json(job_dir / STATUS_FILE, {"job_num": job_cfg.hydra.job.num, "overrides": overrides,
-                                                   "output_dir": str(job_dir), "status": "failed", "error": error})
+            existing = RunStatus.read(job_dir)
+            if existing is None or existing.status == "running":  # the worker died before it could say so
+                started = existing.to_dict() if existing is not None else {}
+                write_status(job_dir, {**started, "job_num": job_cfg.hydra.job.num, "overrides": overrides,
+                                       "output_dir": str(job_dir), "status": "failed", "error": error,
+                                       "ended_at": timestamp()})
             return JobReturn(overrides=overrides, cfg=job_cfg, hydra_cfg=job_cfg, working_dir=os.getcwd(),
                              status=JobStatus.COMPLETED, _return_value=math.nan)

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
 from colorization.errors import LossDivergedError, user_error
 from colorization.integrations.wandb import finish_wandb_run
+from colorization.runs.process import this_process
 from colorization.runs.status import STATUS_FILE, JobStatus
 from colorization.runs.termination import JobTerminated, SignalWatch, exit_code_for, signal_name, slurm_requeue
 from colorization.runs.user_errors import log_traceback_to_file
@@ -177,11 +178,17 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
     output_dir = Path(cfg.paths.output_dir)
     rank = env_global_rank()
     info = _job_info()
-    info.update(model=_choice("model", cfg), loss=_choice("loss", cfg), visible_devices=_visible_devices())
+    info.update(model=_choice("model", cfg), loss=_choice("loss", cfg), visible_devices=_visible_devices(),
+                **this_process())
     log.info("job start: rank %d, model %s, loss %s, dir %s", rank, info["model"], info["loss"], output_dir)
     start = time.time()
     info["started_at"] = timestamp()
     boundary = job_boundary()
+    if rank == 0:
+        # Until the job ends: a status left `running` by a process that is gone (kill -9, a dead node) tells
+        # `colorization resume` the job was interrupted (colorization.runs.process.still_running).
+        output_dir.mkdir(parents=True, exist_ok=True)
+        write_status(output_dir, {**info, "status": "running"})
 
     def ended(status: str, **fields: Any) -> dict[str, Any]:
         return {"world_size": boundary.world_size, "num_nodes": _num_nodes(cfg), **info, "status": status,

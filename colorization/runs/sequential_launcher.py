@@ -19,6 +19,7 @@ from hydra._internal.core_plugins.basic_launcher import BasicLauncher
 from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
 from omegaconf import DictConfig, open_dict
 
+from colorization.runs.sweep_launch import jobs_to_launch, kept_return
 from colorization.runs.sweep_stop import stop_sweep
 from colorization.runs.termination import JobTerminated, SignalWatch
 
@@ -44,23 +45,26 @@ def launch_in_order(launcher: BasicLauncher, job_overrides: Sequence[Sequence[st
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-    log.info("Launching %d jobs locally", len(job_overrides))
+    jobs = jobs_to_launch(config, job_overrides, initial_job_idx, lambda n, o: job_config(launcher, o, n))
+    log.info("Launching %d jobs locally", sum(j.overrides is not None for j in jobs))
     runs: list[JobReturn] = []
     with SignalWatch() as watch:
-        for i, overrides in enumerate(job_overrides):
-            idx = initial_job_idx + i
+        for i, job in enumerate(jobs):
+            if job.overrides is None:
+                runs.append(kept_return(job, config))
+                continue
             try:
-                log.info("\t#%d : %s", idx, " ".join(filter_overrides(overrides)))
+                log.info("\t#%d : %s", job.idx, " ".join(filter_overrides(job.overrides)))
                 runs.append(run_job(hydra_context=launcher.hydra_context, task_function=launcher.task_function,
-                                    config=job_config(launcher, overrides, idx), job_dir_key="hydra.sweep.dir",
+                                    config=job_config(launcher, job.overrides, job.idx), job_dir_key="hydra.sweep.dir",
                                     job_subdir_key="hydra.sweep.subdir"))
                 configure_log(config.hydra.hydra_logging, config.hydra.verbose)
             except (JobTerminated, KeyboardInterrupt) as e:
                 watch.quiet()
                 signum = getattr(e, "signum", None) or watch.signum or int(signal.SIGINT)
                 configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-                later = [(initial_job_idx + j, o) for j, o in enumerate(job_overrides) if j > i]
-                stop_sweep(config, launcher.hydra_context.callbacks, signum, [(idx, overrides)], later,
+                later = [(j.idx, j.given) for j in jobs[i + 1:] if j.overrides is not None]
+                stop_sweep(config, launcher.hydra_context.callbacks, signum, [(job.idx, job.overrides)], later,
                            lambda n, o: job_config(launcher, o, n))
     return runs
 

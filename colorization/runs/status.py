@@ -48,8 +48,15 @@ class JobStatus:
     world_size: int | None = None
     num_nodes: int | None = None
     visible_devices: str | None = None
+    # Where the job's process runs: host name, pid and the pid's start (clock ticks since boot, from /proc), so a
+    # resume can tell a `running` job whose process is gone; the SLURM job and the Ray node, where there is one.
     node: str | None = None
     pid: int | None = None
+    process_started: int | None = None
+    slurm_job_id: str | None = None
+    ray_node_id: str | None = None
+    # The checkpoint the job continued from (None: a fresh start).
+    resumed_from: str | None = None
     started_at: str | None = None
     ended_at: str | None = None
     wall_time_s: float | None = None

@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.runs.job import describe_error, timestamp, write_status
-from colorization.runs.status import STATUS_FILE
+from colorization.runs.status import STATUS_FILE, JobStatus
 from colorization.runs.termination import JobTerminated, signal_name
 
 log = logging.getLogger(__name__)
@@ -50,13 +50,17 @@ def choice(overrides: Sequence[str], group: str, config: DictConfig) -> str | No
 
 def mark(config: DictConfig, idx: int, overrides: Sequence[str], status: str, error: str,
          load_job_config: Callable[[], DictConfig]) -> None:
-    """Write job ``idx``'s status file unless the job wrote one itself."""
+    """Write job ``idx``'s status file unless the job wrote how it ended itself (a job whose process was killed
+    before it could, e.g. a Ray worker cancelled by force, still says ``running``: that is overwritten, keeping
+    when and where it started)."""
     out = job_dir(config, idx, load_job_config)
-    if (out / STATUS_FILE).exists():
+    existing = JobStatus.read(out)
+    if existing is None and (out / STATUS_FILE).exists() or existing is not None and existing.status != "running":
         return
     if status == TERMINATED and not out.is_dir():  # stopped before Hydra made its dir: it never started
         status, error = NOT_RUN, error.replace("terminated by", "not run: the sweep was stopped by")
-    write_status(out, {"job_num": idx, "overrides": list(overrides), "output_dir": str(out),
+    started = existing.to_dict() if existing is not None else {}
+    write_status(out, {**started, "job_num": idx, "overrides": list(overrides), "output_dir": str(out),
                        "model": choice(overrides, "model", config), "loss": choice(overrides, "loss", config),
                        "status": status, "error": error, "ended_at": timestamp()})
 

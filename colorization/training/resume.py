@@ -164,3 +164,104 @@ def prepare_fit(trainer: Trainer, module: LightningModule, loggers: Iterable[Any
         if hasattr(logger, "continue_after_epoch"):
             logger.continue_after_epoch(epoch)
     return resolved
+
+
+# --- A resume checked against the run's first part, before anything is written ---------------------------------
+
+# Options that only say how the data is loaded: a resume may change them freely.
+_LOADING_KEYS = ("data.num_workers", "data.memmap_workers", "data.pin_memory", "data.persistent_workers",
+                 "data.on_device", "data.cache_dir")
+# Options that change what is trained from here on (the checkpoint's epochs saw the old value): accepted, named.
+_TRAINING_KEYS = ("data.batch_size", "data.drop_last", "data.augment", "module.", "seed")
+# Restored from the checkpoint whatever the config says (Lightning loads the optimizer's and scheduler's state).
+_RESTORED_KEYS = ("optimizer.", "scheduler.")
+_COMPARED = ("model", "loss", "module", "data", "optimizer", "scheduler", "seed", "trainer.max_epochs")
+
+
+def _leaves(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """``{dotted key: value}`` of ``cfg`` under the compared keys, each resolved on its own (a value that cannot
+    be resolved yet, such as ``${hydra:runtime.output_dir}`` before the run starts, is left out)."""
+    from omegaconf import DictConfig, ListConfig, OmegaConf
+
+    out: dict[str, Any] = {}
+    if isinstance(cfg, DictConfig):
+        for key in cfg.keys():
+            name = f"{prefix}{key}"
+            if prefix or any(name == c or c.startswith(name + ".") for c in _COMPARED):
+                try:
+                    child = cfg[key]
+                except Exception:  # noqa: BLE001 - an interpolation that resolves only inside the run
+                    continue
+                out.update(_leaves(child, name + "."))
+        return out
+    if isinstance(cfg, ListConfig):
+        try:
+            return {prefix[:-1]: OmegaConf.to_container(cfg, resolve=True)}
+        except Exception:  # noqa: BLE001 - as above
+            return {}
+    return {prefix[:-1]: cfg}
+
+
+def _is(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key == p or key.startswith(p if p.endswith(".") else p + ".") for p in prefixes)
+
+
+def _schedule_warning(old: Mapping[str, Any], new: Mapping[str, Any], epoch: int) -> str:
+    before, after = old.get("trainer.max_epochs"), new.get("trainer.max_epochs")
+    done = epoch + 1  # the checkpoint's epoch counts from 0
+    if isinstance(after, int) and after <= done:
+        return (f"trainer.max_epochs={after}: the checkpoint has {done} epochs trained already, so nothing is left "
+                "to train (the run tests and ends)")
+    text = f"trainer.max_epochs {before} -> {after}: training continues after the checkpoint's {done} epochs"
+    t_max = old.get("scheduler.T_max")
+    if str(old.get("scheduler._target_", "")).endswith("CosineAnnealingLR") and isinstance(t_max, int):
+        text += (f"; the cosine schedule restored from the checkpoint (T_max={t_max}) "
+                 f"{'has reached' if done >= t_max else 'reaches'} its minimum after epoch {t_max} and then climbs "
+                 f"back up along the cosine; start a new run (without ckpt_path) for {after} epochs on one schedule")
+    return text
+
+
+def check_resume_config(cfg: Any, run_config: Any | None, ckpt_path: str, option: str | None = None) -> list[str]:
+    """Compare the config of a run that resumes from ``ckpt_path`` with ``run_config``, the config the checkpoint
+    was trained with (its run dir's ``.hydra/config.yaml``; ``None``: unknown, only the network is compared).
+
+    Raises a :class:`ConfigError` (one line naming the options) when the network, the loss or the data the run
+    sees would differ (``model.*`` but ``pretrained``/``weights``, ``loss.*``, ``module._target_``,
+    ``data.image_size``, the data's source, split and seed); returns one warning per option that changes what is
+    trained from here on (batch size, augmentation, module options, seed, a longer ``trainer.max_epochs``), or
+    that the checkpoint overrides (the optimizer's and the scheduler's state are restored from it). ``option`` is
+    how the message names the option (default ``ckpt_path=<ckpt_path>``).
+    """
+    ckpt = read_checkpoint(ckpt_path)
+    hparams, _ = network_parts(ckpt)
+    epoch = int(ckpt.get("epoch", 0))
+    new = _leaves(cfg)
+    old = _leaves(run_config) if run_config is not None else {}
+    # The network as the checkpoint stores it wins over its run's config file (a file may have been edited).
+    old.update({f"model.{k}": v for k, v in hparams["model"].items() if not isinstance(v, (dict, list))})
+    old.update({f"loss.{k}": v for k, v in hparams["loss"].items()})
+    old["module.kind"] = "gan" if _is_gan(ckpt["hyper_parameters"]) else "default"
+    new["module.kind"] = "gan" if any(k.startswith("module.gan.") for k in new) else "default"
+    # The module's copies of the model, loss, optimizer and scheduler configs are compared under their own names;
+    # the scheduler's T_max follows trainer.max_epochs, which has its own sentence.
+    copies = ("module.model", "module.loss", "module.optimizer", "module.scheduler", "scheduler.T_max")
+    differing = sorted(k for k in set(old) & set(new) if old[k] != new[k] and not _is(k, copies))
+    refused = [k for k in differing if (_is(k, ("model", "loss", "data", "module.kind", "module._target_"))
+                                        and not _is(k, ("model.pretrained", "model.weights", *_LOADING_KEYS,
+                                                        *_TRAINING_KEYS)))]
+    if refused:
+        what = ", ".join(f"{k}={new[k]!r} (checkpoint: {old[k]!r})" for k in refused)
+        raise ConfigError(f"{option or f'ckpt_path={ckpt_path}'} was trained with other settings than this run's: "
+                          f"{what}; pass the settings it was trained with, or start a new run without ckpt_path")
+    warnings = []
+    for key in differing:
+        if key == "trainer.max_epochs":
+            warnings.append(_schedule_warning(old, new, epoch))
+        elif _is(key, _RESTORED_KEYS):
+            part = key.split(".", 1)[0]
+            warnings.append(f"{key}={new[key]!r} has no effect on this resume: the {part}'s state is restored from "
+                            f"the checkpoint ({key}={old[key]!r}); start a new run to use the new value")
+        elif _is(key, _TRAINING_KEYS):
+            warnings.append(f"{key}={new[key]!r} (checkpoint: {old[key]!r}) applies after the checkpoint's {epoch + 1} "
+                            "epochs, which trained with the checkpoint's value")
+    return warnings

@@ -93,8 +93,9 @@ def test_a_status_file_that_cannot_be_written_never_hides_the_jobs_own_error(tmp
     with pytest.raises(ValueError, match="learning rate"):
         run_job(_cfg(tmp_path), fail)
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert errors == [f"could not write {STATUS_FILE}: No space left on device while writing "
-                      f"{tmp_path / STATUS_FILE}", "job failed: ValueError: Invalid learning rate: -1"]
+    full = f"could not write {STATUS_FILE}: No space left on device while writing {tmp_path / STATUS_FILE}"
+    # Once when the job starts (its `running` status), once when it ends.
+    assert errors == [full, full, "job failed: ValueError: Invalid learning rate: -1"]
     # And a job that passed still returns its value.
     assert run_job(_cfg(tmp_path), lambda cfg: {"metrics": {"val/psnr": 20.0}}) == 20.0
 
@@ -131,3 +132,24 @@ def test_a_job_that_finished_although_a_signal_came_is_ok_but_stops(tmp_path):
         run_job(_cfg(tmp_path), finished_under_lightning)
     assert stopped.value.code == 143
     assert _status(tmp_path)["status"] == "ok"
+
+
+def test_a_job_says_running_with_its_process_while_it_runs(tmp_path):
+    """From its start a job's status names its process (host, pid, the pid's start time), so a resume can tell a
+    job whose driver was killed (status still `running`, process gone) from one that runs."""
+    import socket
+
+    from colorization.runs.process import process_started
+
+    seen = {}
+
+    def task(cfg):
+        seen.update(_status(tmp_path))
+        return {"metrics": {"val/psnr": 20.0}}
+
+    run_job(_cfg(tmp_path), task)
+    assert seen["status"] == "running" and seen["ended_at"] is None
+    assert (seen["pid"], seen["node"]) == (os.getpid(), socket.gethostname())
+    assert seen["process_started"] == process_started(os.getpid()) is not None
+    final = _status(tmp_path)
+    assert final["status"] == "ok" and final["pid"] == os.getpid() and final["started_at"] == seen["started_at"]

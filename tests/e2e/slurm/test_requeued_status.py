@@ -75,7 +75,7 @@ def test_the_requeued_run_that_stops_again_on_its_own_is_failed(tmp_path, slurm_
     stopped, status = _run(tmp_path, exit_)
     assert (type(stopped), stopped.code) == (SystemExit, -1)
     assert (status["status"], status["error"]) == ("failed", "SystemExit: -1")
-    assert status.get("requeue") is None
+    assert status["requeue"] is None
 
 
 def test_the_sigterm_of_a_requeue_marks_the_job_requeued(tmp_path, slurm_job):

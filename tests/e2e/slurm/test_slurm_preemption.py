@@ -98,7 +98,7 @@ def test_a_preempted_job_is_requeued_and_resumes_from_its_last_checkpoint(tmp_pa
     # The requeued run finished the job: ok, every epoch.
     status = _status(job)
     assert (status["status"], status["epochs"]) == ("ok", EPOCHS), status
-    assert "requeue" not in status and "error" not in status, status
+    assert status["requeue"] is None and status["error"] is None, status
     # It started again (two job starts in the job's log) and resumed after an epoch of the first run.
     log = (job / "train.log").read_text()
     first_run, second_run = log.split("job start: rank 0")[1:]
@@ -157,7 +157,11 @@ def _preempt_after_first_epoch(home: Path, proc: subprocess.Popen, logs: Path, t
 
     # While the job waits to run again it is "requeued", not a failure. The error says what stopped this run:
     # submitit's sys.exit(-1) after its requeue, or (usually first) the SIGTERM SLURM sends the requeued job.
-    interim = _wait_for("the first run's job_status.json", lambda: _status(sweep / "0"), proc, logs, timeout_s=120)
+    def stopped() -> dict | None:  # the status says `running` from the job's start until it ends
+        status = _status(sweep / "0")
+        return status if status and status["status"] != "running" else None
+
+    interim = _wait_for("the first run's job_status.json", stopped, proc, logs, timeout_s=120)
     assert interim["status"] == "requeued", interim
     assert interim["requeue"] == f"SLURM job {job_id} requeued (restart 1)", interim
     assert interim["error"] in ("terminated by SIGTERM", "SystemExit: -1"), interim
