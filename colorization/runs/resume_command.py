@@ -39,7 +39,9 @@ def _fail(message: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None, prog: str = "colorization resume") -> int:
-    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog=prog, description=(
+        "Continue a stopped sweep in its own dir, with the launcher it was started with: ok jobs are kept, "
+        "interrupted ones continue from their checkpoints/last.ckpt, the others run (failed ones with --failed)."))
     p.add_argument("sweep_dir", type=Path, help="the sweep's dir (hydra.sweep.dir), e.g. multirun/<date>/<time>-<pid>")
     p.add_argument("--failed", action="store_true", help="start failed (and diverged) jobs over as well")
     p.add_argument("--dry-run", action="store_true", help="print what would happen to each job; run nothing")
