@@ -19,10 +19,13 @@ def test_known_warnings_are_silenced_and_others_still_show():
     assert [str(w.message) for w in caught] == ["something new in Lightning"]
 
 
-def test_the_litlogger_tip_is_dropped_and_other_info_kept(caplog):
+def test_the_litlogger_tip_is_dropped_and_other_info_kept(caplog, monkeypatch):
     silence_known_noise()
     lightning_log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
-    with caplog.at_level(logging.INFO):
+    # Earlier in-process runs (Hydra's logging config, Lightning) may have disabled or detached this logger.
+    monkeypatch.setattr(lightning_log, "disabled", False)
+    monkeypatch.setattr(lightning_log, "propagate", True)
+    with caplog.at_level(logging.INFO, logger=lightning_log.name):
         lightning_log.info("💡 Tip: For seamless cloud logging and experiment tracking, try installing [litlogger]")
         lightning_log.info("GPU available: False, used: False")
     assert caplog.messages == ["GPU available: False, used: False"]

@@ -92,4 +92,5 @@ def test_diverged_jobs_are_counted_apart_and_fail_the_sweep(tmp_path, caplog):
     with caplog.at_level(logging.INFO), pytest.raises(SystemExit) as exit_info:  # a diverged job alone fails it
         SweepSummaryCallback(n_resamples=100).on_multirun_end(config)
     assert exit_info.value.code == 1
-    assert "1 failed" not in caplog.text and "0 failed, 1 diverged" in caplog.text and "diverged jobs: 1" in caplog.text
+    assert "jobs failed" not in caplog.text and "0 failed, 1 diverged" in caplog.text
+    assert "1 of 2 jobs diverged (job 1)" in caplog.text
