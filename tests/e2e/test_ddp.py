@@ -309,6 +309,7 @@ def _single_ddp_run(tmp_path: Path, data_dir: Path, *args: str) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_gan_trains_under_ddp(tmp_path, sample_data_dir):
     """D's backward leaves G without gradients and G's leaves D: the strategy searches for unused parameters."""
     run = _single_ddp_run(tmp_path, sample_data_dir, "module=gan", "model=vanilla")
