@@ -233,6 +233,7 @@ def _assert_ranks_trained(job: Path, model: str, loss: str) -> None:
     assert (job / "metrics.json").exists()
 
 
+@pytest.mark.slow
 def test_failure_on_rank_one_fails_that_job_only(tmp_path, sample_data_dir):
     """A sweep asked for by a config: job 0 fails on rank 1 (and only that job), job 1 trains on both ranks."""
     start = time.time()
