@@ -90,15 +90,16 @@ class GPUSupportError(SystemExit):
     """
 
 
+def cause_chain(e: BaseException) -> list[BaseException]:
+    """``e`` and the exceptions it was raised from (``raise ... from``), outermost first."""
+    chain = [e]
+    while chain[-1].__cause__ is not None and chain[-1].__cause__ not in chain:
+        chain.append(chain[-1].__cause__)
+    return chain
+
+
 def user_error(e: BaseException) -> ConfigError | None:
     """The :class:`ConfigError` behind ``e`` (``e`` itself or what it was raised from, e.g. the one under Hydra's
     ``InstantiationException``), or ``None`` when ``e`` is a bug. A user error is shown as its one line; a bug
     keeps its traceback."""
-    seen: list[BaseException] = []
-    cause: BaseException | None = e
-    while cause is not None and cause not in seen:
-        if isinstance(cause, ConfigError):
-            return cause
-        seen.append(cause)
-        cause = cause.__cause__
-    return None
+    return next((x for x in cause_chain(e) if isinstance(x, ConfigError)), None)

@@ -24,7 +24,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from colorization.distributed import RankFailedError, env_global_rank, job_boundary
-from colorization.errors import LossDivergedError, user_error
+from colorization.errors import LossDivergedError, cause_chain, user_error
 from colorization.integrations.wandb import finish_wandb_run
 from colorization.runs.process import this_process
 from colorization.runs.status import STATUS_FILE, JobStatus
@@ -77,14 +77,6 @@ def _visible_devices() -> str | None:
     return os.environ.get("CUDA_VISIBLE_DEVICES")
 
 
-def _chain(e: BaseException) -> list[BaseException]:
-    """``e`` and the exceptions it was raised from (``raise ... from``), outermost first."""
-    chain = [e]
-    while chain[-1].__cause__ is not None and chain[-1].__cause__ not in chain:
-        chain.append(chain[-1].__cause__)
-    return chain
-
-
 def _disk_full(e: BaseException) -> OSError | None:
     """The "no space left" error behind ``e`` (its cause chain, then what it was raised while handling), if any."""
     seen: list[BaseException] = []
@@ -115,7 +107,7 @@ def describe_error(e: BaseException) -> str:
         return f"No space left on device{where}"
     if isinstance(e, JobTerminated):
         return str(e)
-    chain = _chain(e)
+    chain = cause_chain(e)
     ours = [x for x in chain if type(x).__module__.startswith("colorization.")]
     cause = ours[-1] if ours else chain[-1]
     lines = str(cause).strip().splitlines() or [""]
@@ -221,7 +213,7 @@ def _run_watched(cfg: DictConfig, task: Callable[[DictConfig], dict[str, Any]], 
             raise JobTerminated(signum) from e
         error = describe_error(e)
         # A diverged loss is the run's result, not a crash: its own status, one line, no traceback on the console.
-        diverged = any(isinstance(x, LossDivergedError) for x in _chain(e))
+        diverged = any(isinstance(x, LossDivergedError) for x in cause_chain(e))
         if boundary.failed_ranks and not diverged:
             # Rank 0's own error is then only the echo (e.g. "connection closed by peer"); name the cause.
             child, code = boundary.failed_ranks[0]
